@@ -1,0 +1,27 @@
+use sea_orm::entity::prelude::*;
+
+/// Who asked for a token: one row per user agent and client address.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "devices")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub user_agent: String,
+    pub client_address: String,
+    pub first_seen: ChronoDateTimeUtc,
+    pub last_seen: ChronoDateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::tokens::Entity")]
+    Tokens,
+}
+
+impl Related<super::tokens::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Tokens.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

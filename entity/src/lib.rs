@@ -1,0 +1,7 @@
+//! The tables of tokend, as sea-orm-cli would generate them.
+
+pub mod prelude;
+
+pub mod devices;
+pub mod tokens;
+pub mod users;

@@ -1,0 +1,20 @@
+//! tokend's schema, one migration per file.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_devices;
+mod m20261123_000003_create_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_devices::Migration),
+            Box::new(m20261123_000003_create_tokens::Migration),
+        ]
+    }
+}

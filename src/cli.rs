@@ -1,0 +1,183 @@
+//! The command line: a thin layer over the library.
+
+use std::{io::BufRead, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    AppState, Application, Config,
+    config::Secret,
+    users::{NewUser, random_password},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "tokend",
+    version,
+    about = "Access/refresh token service with a token registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the OpenAPI spec (JSON) on stdout.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints a random password unless --password-stdin.
+    Add {
+        name: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Delete a user and every token of theirs.
+    Delete { name: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        println!("{}", crate::api::spec_json());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing();
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tokend: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tokend: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tokend: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+        .replace('\n', " ")
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            tracing::info!(port = app.port(), "tokend listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let db = crate::db::Db::connect(&config).await?;
+            db.migrate().await?;
+            eprintln!("migrations applied");
+        }
+        Command::User { command } => user(command, config).await?,
+        Command::Openapi => unreachable!("handled before the runtime starts"),
+    }
+    Ok(())
+}
+
+async fn user(command: UserCommand, config: Config) -> anyhow::Result<()> {
+    let (state, generated) = AppState::prepare(config, &[]).await?;
+    if let Some(password) = generated {
+        eprintln!("admin password: {}", password.expose());
+    }
+    match command {
+        UserCommand::Add {
+            name,
+            admin,
+            password_stdin,
+        } => {
+            let password = if password_stdin {
+                read_password_line()?
+            } else {
+                random_password()
+            };
+            state
+                .users
+                .create(NewUser {
+                    username: name.clone(),
+                    password: password.clone(),
+                    is_admin: admin,
+                    is_active: true,
+                })
+                .await?;
+            if !password_stdin {
+                eprintln!("password: {}", password.expose());
+            }
+            eprintln!("user {name} created");
+        }
+        UserCommand::List => {
+            for u in state.users.list().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    u.username,
+                    if u.is_admin { "admin" } else { "user" },
+                    if u.is_active { "active" } else { "inactive" }
+                );
+            }
+        }
+        UserCommand::Delete { name } => {
+            state.users.delete(&name).await?;
+            eprintln!("user {name} deleted");
+        }
+    }
+    Ok(())
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password_line() -> anyhow::Result<Secret> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    if password.is_empty() {
+        anyhow::bail!("--password-stdin: the first line of standard input is empty");
+    }
+    Ok(Secret::new(password))
+}

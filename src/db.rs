@@ -1,0 +1,107 @@
+//! Database connections. SQLite gets one writer connection (writers queue in
+//! the pool instead of failing with "database is locked") and a pool of
+//! readers; PostgreSQL gets one pool for both.
+
+use std::{str::FromStr, time::Duration};
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
+    sqlx::{
+        postgres::{PgConnectOptions, PgPoolOptions},
+        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    },
+};
+
+use crate::config::Config;
+
+/// The connections of one database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    /// For reads that need no transaction.
+    pub read: DatabaseConnection,
+    /// For every write transaction.
+    pub write: DatabaseConnection,
+}
+
+impl Db {
+    /// Connects as configured. Lazily: an unreachable database is an error at
+    /// the first query (a 503), not at start.
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let url = config.database_url();
+        let timeout = config.database_timeout.0;
+        if url.starts_with("sqlite:") {
+            connect_sqlite(config, &url, timeout).await
+        } else {
+            let options = PgConnectOptions::from_str(&url)
+                .context("database_url: not a valid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(config.database_max_connections)
+                .acquire_timeout(timeout)
+                .connect_lazy_with(options);
+            let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            Ok(Db {
+                read: conn.clone(),
+                write: conn,
+            })
+        }
+    }
+
+    /// Brings the schema up to date; safe to run at every start.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.write, None)
+            .await
+            .context("apply database migrations")
+    }
+
+    pub async fn close(self) {
+        let _ = self.read.close().await;
+        let _ = self.write.close().await;
+    }
+}
+
+async fn connect_sqlite(config: &Config, url: &str, timeout: Duration) -> anyhow::Result<Db> {
+    let options = SqliteConnectOptions::from_str(url)
+        .context("database_url: not a valid SQLite URL")?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(timeout)
+        .foreign_keys(true);
+    let path = options.get_filename().to_owned();
+    if path.as_os_str() != ":memory:" {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("data_dir: cannot create {}", dir.display()))?;
+        }
+        create_private_file(&path)?;
+    }
+    let write = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(timeout)
+        .connect_with(options.clone())
+        .await
+        .with_context(|| format!("database_url: cannot open {}", path.display()))?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(config.database_max_connections)
+        .acquire_timeout(timeout)
+        .connect_lazy_with(options);
+    Ok(Db {
+        read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+        write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+    })
+}
+
+/// Creates the database file with mode 0600 so that SQLite does not create it
+/// world-readable.
+fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map(drop)
+        .with_context(|| format!("database_url: cannot create {}", path.display()))
+}

@@ -1,0 +1,347 @@
+//! The token registry: issuing, refreshing, checking and expiring tokens.
+//! Every business rule about tokens (rotation, reuse detection, tree expiry)
+//! lives here, where tests can reach it without HTTP.
+
+pub mod pipeline;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use entity::{tokens, users};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Condition, Expr},
+};
+use uuid::Uuid;
+
+use crate::{
+    config::{Config, Lifetime},
+    error::{Error, Result},
+    jwt::{Claims, KeyRing, TokenType},
+};
+use pipeline::{ClientInfo, NewToken, Pipeline, RegistrationContext};
+
+/// Token lifetimes and refresh rules, from the settings.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub access_lifetime: Lifetime,
+    pub refresh_lifetime: Lifetime,
+    pub rotate_refresh_tokens: bool,
+    pub expire_on_refresh: bool,
+    pub refresh_reuse_grace: Duration,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl TokenSettings {
+    pub fn from_config(config: &Config) -> Self {
+        TokenSettings {
+            access_lifetime: config.access_token_lifetime,
+            refresh_lifetime: config.refresh_token_lifetime,
+            rotate_refresh_tokens: config.rotate_refresh_tokens,
+            expire_on_refresh: config.expire_on_refresh,
+            refresh_reuse_grace: config.refresh_reuse_grace.0,
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+        }
+    }
+}
+
+/// A signed token and how long it lives (`None`: no expiry).
+#[derive(Debug, Clone)]
+pub struct SignedToken {
+    pub token: String,
+    pub expires_in: Option<u64>,
+}
+
+/// What `obtain` hands out.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub access: SignedToken,
+    pub refresh: SignedToken,
+}
+
+/// What `refresh` hands out: a refresh token only with rotation.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub access: SignedToken,
+    pub refresh: Option<SignedToken>,
+}
+
+/// A token that passed every check, with its registry row and its user.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub claims: Claims,
+    pub row: tokens::Model,
+    pub user: users::Model,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    db: crate::db::Db,
+    keys: Arc<KeyRing>,
+    settings: TokenSettings,
+    pipeline: Pipeline,
+}
+
+impl Registry {
+    pub fn new(
+        db: crate::db::Db,
+        keys: Arc<KeyRing>,
+        settings: TokenSettings,
+        pipeline: Pipeline,
+    ) -> Self {
+        Registry {
+            db,
+            keys,
+            settings,
+            pipeline,
+        }
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Issues a refresh/access pair to an authenticated user.
+    pub async fn obtain(&self, user: &users::Model, client: ClientInfo) -> Result<Pair> {
+        let now = Utc::now();
+        let (refresh, refresh_new) = self.mint(user, TokenType::Refresh, now)?;
+        let (access, access_new) = self.mint(user, TokenType::Access, now)?;
+        let txn = self.db.write.begin().await?;
+        let ctx = RegistrationContext {
+            tokens: vec![refresh_new, access_new],
+            parent: None,
+            user_id: Some(user.id),
+            device_id: None,
+            client,
+            now,
+            rows: Vec::new(),
+        };
+        self.pipeline.run(ctx, &txn).await?;
+        txn.commit().await?;
+        Ok(Pair { access, refresh })
+    }
+
+    /// Trades a refresh token for a new access token (and, with rotation, a
+    /// new refresh token). A used-up refresh token presented again is theft:
+    /// its whole tree is expired, unless it comes within the reuse grace.
+    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
+        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
+        if claims.token_type != TokenType::Refresh {
+            return Err(Error::TokenNotValid);
+        }
+        let now = Utc::now();
+        let txn = self.db.write.begin().await?;
+        let (row, user) = find_by_jti(&txn, claims.jti).await?;
+        if row.rotated_at.is_some() {
+            self.on_reuse(txn, &row, now).await?;
+            return Err(Error::TokenNotValid);
+        }
+        let user = agrees(&claims, &row, user, now)?;
+
+        let mut issue = Vec::with_capacity(2);
+        let mut refresh = None;
+        if self.settings.rotate_refresh_tokens {
+            let used_up = tokens::Entity::update_many()
+                .col_expr(tokens::Column::RotatedAt, Expr::value(now))
+                .filter(tokens::Column::Id.eq(row.id))
+                .filter(tokens::Column::RotatedAt.is_null())
+                .filter(tokens::Column::ExpiredAt.is_null())
+                .exec(&txn)
+                .await?;
+            if used_up.rows_affected != 1 {
+                // Another refresh rotated it between our read and our write.
+                let (row, _) = find_by_jti(&txn, claims.jti).await?;
+                self.on_reuse(txn, &row, now).await?;
+                return Err(Error::TokenNotValid);
+            }
+            let (signed, new) = self.mint(&user, TokenType::Refresh, now)?;
+            refresh = Some(signed);
+            issue.push(new);
+        }
+        let (access, new) = self.mint(&user, TokenType::Access, now)?;
+        issue.push(new);
+        if self.settings.expire_on_refresh {
+            tokens::Entity::update_many()
+                .col_expr(tokens::Column::ExpiredAt, Expr::value(now))
+                .filter(tokens::Column::RootId.eq(row.root_id))
+                .filter(tokens::Column::Id.ne(row.id))
+                .filter(active_at(now))
+                .exec(&txn)
+                .await?;
+        }
+        let ctx = RegistrationContext {
+            tokens: issue,
+            parent: Some(row),
+            user_id: None,
+            device_id: None,
+            client,
+            now,
+            rows: Vec::new(),
+        };
+        self.pipeline.run(ctx, &txn).await?;
+        txn.commit().await?;
+        Ok(Issued { access, refresh })
+    }
+
+    /// A used-up refresh token came back: outside the grace period, expire
+    /// every token of its tree (and commit that), inside it, change nothing.
+    async fn on_reuse(
+        &self,
+        txn: sea_orm::DatabaseTransaction,
+        row: &tokens::Model,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let rotated_at = row.rotated_at.unwrap_or(now);
+        let grace = chrono::Duration::from_std(self.settings.refresh_reuse_grace)
+            .unwrap_or(chrono::Duration::MAX);
+        if now - rotated_at <= grace && !grace.is_zero() {
+            return Ok(());
+        }
+        let expired = expire_where(&txn, tokens::Column::RootId.eq(row.root_id), now).await?;
+        txn.commit().await?;
+        tracing::warn!(
+            token_id = %row.id,
+            user_id = ?row.user_id,
+            expired,
+            "a rotated refresh token was presented again; its tree is expired"
+        );
+        Ok(())
+    }
+
+    /// Checks a token completely: signature and claims, then the registry
+    /// (same type and user, active) and the user (exists, active).
+    pub async fn check(&self, token: &str, expected: Option<TokenType>) -> Result<Checked> {
+        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
+        if expected.is_some_and(|t| t != claims.token_type) {
+            return Err(Error::TokenNotValid);
+        }
+        let (row, user) = find_by_jti(&self.db.read, claims.jti).await?;
+        let user = agrees(&claims, &row, user, Utc::now())?;
+        Ok(Checked { claims, row, user })
+    }
+
+    /// Expires a valid token, or with `affect_tree` every token of its tree.
+    /// Returns how many active tokens this call expired.
+    pub async fn expire(&self, token: &str, affect_tree: bool) -> Result<u64> {
+        let checked = self.check(token, None).await?;
+        self.expire_row(&checked.row, affect_tree).await
+    }
+
+    /// Expires one registry row, or its whole tree.
+    pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
+        let now = Utc::now();
+        let which = if affect_tree {
+            tokens::Column::RootId.eq(row.root_id)
+        } else {
+            tokens::Column::Id.eq(row.id)
+        };
+        expire_where(&self.db.write, which, now).await
+    }
+
+    /// Signs a token of `kind` for `user` and describes its registry row.
+    fn mint(
+        &self,
+        user: &users::Model,
+        kind: TokenType,
+        now: DateTime<Utc>,
+    ) -> Result<(SignedToken, NewToken)> {
+        let lifetime = match kind {
+            TokenType::Refresh => self.settings.refresh_lifetime,
+            _ => self.settings.access_lifetime,
+        };
+        let new = NewToken {
+            id: Uuid::now_v7(),
+            jti: Uuid::new_v4(),
+            token_type: kind,
+            issued_at: now,
+            expires_at: lifetime
+                .0
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| now.checked_add_signed(d)),
+        };
+        let claims = Claims {
+            token_type: kind,
+            jti: new.jti,
+            iat: now.timestamp(),
+            exp: new.expires_at.map(|t| t.timestamp()),
+            sub: user.id.to_string(),
+            user_id: user.id,
+            username: user.username.clone(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+        };
+        let token = self.keys.sign(&claims)?;
+        let signed = SignedToken {
+            token,
+            expires_in: lifetime.0.map(|d| d.as_secs()),
+        };
+        Ok((signed, new))
+    }
+}
+
+/// The registry row of a jti, with its user.
+async fn find_by_jti(
+    db: &impl ConnectionTrait,
+    jti: Uuid,
+) -> Result<(tokens::Model, Option<users::Model>)> {
+    tokens::Entity::find()
+        .filter(tokens::Column::Jti.eq(jti))
+        .find_also_related(users::Entity)
+        .one(db)
+        .await?
+        .ok_or(Error::TokenNotValid)
+}
+
+/// The row must agree with the claims and be active; the user must exist and
+/// be active. Returns the user.
+fn agrees(
+    claims: &Claims,
+    row: &tokens::Model,
+    user: Option<users::Model>,
+    now: DateTime<Utc>,
+) -> Result<users::Model> {
+    let user = user.ok_or(Error::TokenNotValid)?;
+    let valid = row.token_type == claims.token_type.as_str()
+        && row.user_id == Some(claims.user_id)
+        && is_active(row, now)
+        && user.is_active;
+    if valid {
+        Ok(user)
+    } else {
+        Err(Error::TokenNotValid)
+    }
+}
+
+/// Not force-expired, not rotated away, not past its expiry.
+pub fn is_active(row: &tokens::Model, now: DateTime<Utc>) -> bool {
+    row.expired_at.is_none() && row.rotated_at.is_none() && row.expires_at.is_none_or(|t| t > now)
+}
+
+/// The SQL twin of [`is_active`].
+pub fn active_at(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(tokens::Column::ExpiredAt.is_null())
+        .add(tokens::Column::RotatedAt.is_null())
+        .add(
+            Condition::any()
+                .add(tokens::Column::ExpiresAt.is_null())
+                .add(tokens::Column::ExpiresAt.gt(now)),
+        )
+}
+
+/// Expires the active tokens matching `which`; returns how many.
+async fn expire_where(
+    db: &impl ConnectionTrait,
+    which: impl sea_orm::sea_query::IntoCondition,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let result = tokens::Entity::update_many()
+        .col_expr(tokens::Column::ExpiredAt, Expr::value(now))
+        .filter(which)
+        .filter(active_at(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
