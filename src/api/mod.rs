@@ -48,9 +48,9 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let spec = api.spec_endpoint();
     let max_body = state.config.max_body_size;
     Route::new()
-        .nest("/", api)
-        .at("/docs", docs)
+        .nest("/docs", docs)
         .at("/openapi.json", spec)
+        .nest("/", api)
         .catch_all_error(error::to_json_error)
         .around(move |ep, req| limit_body(ep, req, max_body))
         .with(CatchPanic::new())

@@ -1,0 +1,9 @@
+//! tokend's integration tests: real HTTP against a real server, on SQLite,
+//! and on PostgreSQL when `TOKEND_TEST_DATABASE_URL` is set.
+
+mod helpers;
+
+mod errors;
+mod openapi;
+mod startup;
+mod token;
