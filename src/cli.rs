@@ -32,8 +32,28 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Operations on tokens.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Remove dead tokens from the registry.
+    Archive {
+        /// Archive tokens that died before this instant (RFC 3339).
+        #[arg(long, conflicts_with = "older_than")]
+        expired_before: Option<chrono::DateTime<chrono::Utc>>,
+        /// Archive tokens that died longer ago than this (e.g. 30d).
+        #[arg(long, value_parser = parse_age)]
+        older_than: Option<std::time::Duration>,
+    },
     /// Print the OpenAPI spec (JSON) on stdout.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    /// Expire every token of a user.
+    ExpireUser { name: String },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +72,21 @@ enum UserCommand {
     List,
     /// Delete a user and every token of theirs.
     Delete { name: String },
+    /// Set a user's password (and expire every token of theirs).
+    Passwd {
+        name: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Let a user obtain tokens again; their unexpired tokens work again.
+    Activate { name: String },
+    /// Stop a user: no obtain, every token of theirs refused.
+    Deactivate { name: String },
+}
+
+fn parse_age(text: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(text).map_err(|_| format!("`{text}` is not a duration like 30d"))
 }
 
 pub fn main() -> ExitCode {
@@ -118,6 +153,28 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("migrations applied");
         }
         Command::User { command } => user(command, config).await?,
+        Command::Tokens {
+            command: TokensCommand::ExpireUser { name },
+        } => {
+            let (state, _) = AppState::prepare(config, &[]).await?;
+            let expired = state.accounts.expire_all(&name).await?;
+            eprintln!("expired {expired} tokens of {name}");
+        }
+        Command::Archive {
+            expired_before,
+            older_than,
+        } => {
+            let now = chrono::Utc::now();
+            let cutoff = match (expired_before, older_than) {
+                (Some(t), _) => t,
+                (None, Some(age)) => now - chrono::Duration::from_std(age)?,
+                (None, None) => now,
+            };
+            let (state, _) = AppState::prepare(config, &[]).await?;
+            let archived = state.registry.archive(cutoff).await?;
+            state.users.throttle().purge().await?;
+            println!("archived {archived} tokens");
+        }
         Command::Openapi => unreachable!("handled before the runtime starts"),
     }
     Ok(())
@@ -164,8 +221,21 @@ async fn user(command: UserCommand, config: Config) -> anyhow::Result<()> {
             }
         }
         UserCommand::Delete { name } => {
-            state.users.delete(&name).await?;
+            state.accounts.delete(&name).await?;
             eprintln!("user {name} deleted");
+        }
+        UserCommand::Passwd { name, .. } => {
+            let password = read_password_line()?;
+            state.accounts.change_password(&name, password).await?;
+            eprintln!("password of {name} changed; their tokens are expired");
+        }
+        UserCommand::Activate { name } => {
+            state.users.update(&name, Some(true), None).await?;
+            eprintln!("user {name} activated");
+        }
+        UserCommand::Deactivate { name } => {
+            state.users.update(&name, Some(false), None).await?;
+            eprintln!("user {name} deactivated");
         }
     }
     Ok(())

@@ -44,6 +44,13 @@ pub struct Config {
     pub registration_pipeline: Vec<String>,
     /// Password of the `admin` user created on a first start with no users.
     pub admin_password: Option<Secret>,
+    /// Failed logins for one username within the window before 429.
+    pub login_max_failures: u64,
+    /// Failed logins from one client address within the window before 429.
+    pub login_max_failures_per_address: u64,
+    pub login_throttle_window: Dur,
+    /// How often the server archives dead tokens by itself; off when absent.
+    pub archive_interval: Option<Dur>,
     /// How long a request waits for a database connection before answering 503.
     pub database_timeout: Dur,
     pub database_max_connections: u32,
@@ -76,6 +83,10 @@ impl Default for Config {
                 .map(String::from)
                 .to_vec(),
             admin_password: None,
+            login_max_failures: 5,
+            login_max_failures_per_address: 50,
+            login_throttle_window: Dur(Duration::from_secs(15 * 60)),
+            archive_interval: None,
             database_timeout: Dur(Duration::from_secs(5)),
             database_max_connections: 16,
             shutdown_grace: Dur(Duration::from_secs(10)),
@@ -162,6 +173,11 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if self.archive_interval.is_some_and(|d| d.0.is_zero()) {
+            return bad(
+                "archive_interval: must be greater than 0s (leave it out to switch it off)".into(),
+            );
         }
         if self.max_body_size == 0 {
             return bad("max_body_size: must be greater than 0".into());

@@ -3,6 +3,7 @@
 //! [`Application::build`] makes the whole service from a [`Config`]; the
 //! binary, the tests and the benchmarks all start it that way.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod cli;
@@ -11,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod jwt;
 pub mod registry;
+pub mod throttle;
 pub mod users;
 
 use std::{future::Future, sync::Arc};
@@ -31,6 +33,7 @@ pub struct AppState {
     pub db: db::Db,
     pub registry: registry::Registry,
     pub users: users::Users,
+    pub accounts: accounts::Accounts,
     pub validators: auth::ValidatorChain,
 }
 
@@ -47,7 +50,15 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("registration_pipeline: {e}"))?;
         let db = db::Db::connect(&config).await?;
         db.migrate().await?;
-        let users = users::Users::new(db.clone()).await?;
+        let throttle = throttle::Throttle::new(
+            db.clone(),
+            throttle::Limits {
+                per_username: config.login_max_failures,
+                per_address: config.login_max_failures_per_address,
+                window: config.login_throttle_window.0,
+            },
+        );
+        let users = users::Users::new(db.clone(), throttle).await?;
         let generated = users
             .bootstrap_admin(config.admin_password.as_ref())
             .await
@@ -61,11 +72,16 @@ impl AppState {
         let validators = auth::ValidatorChain::new(vec![Arc::new(auth::JwtValidator {
             registry: registry.clone(),
         })]);
+        let accounts = accounts::Accounts {
+            users: users.clone(),
+            registry: registry.clone(),
+        };
         let state = AppState {
             config: Arc::new(config),
             db,
             registry,
             users,
+            accounts,
             validators,
         };
         Ok((state, generated))
@@ -131,12 +147,37 @@ impl Application {
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace.0;
         let db = self.state.db.clone();
+        let archiver = self
+            .state
+            .config
+            .archive_interval
+            .map(|every| tokio::spawn(archive_every(self.state.clone(), every.0)));
         let app = api::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(grace))
             .await;
+        if let Some(archiver) = archiver {
+            archiver.abort();
+        }
         db.close().await;
         result
+    }
+}
+
+/// The scheduled archive (`archive_interval`): dead tokens and old login
+/// failures are removed every period.
+async fn archive_every(state: AppState, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        match state.registry.archive(chrono::Utc::now()).await {
+            Ok(archived) => tracing::info!(archived, "scheduled archive"),
+            Err(e) => tracing::warn!(error = %e, "scheduled archive failed"),
+        }
+        if let Err(e) = state.users.throttle().purge().await {
+            tracing::warn!(error = %e, "purging old login failures failed");
+        }
     }
 }
 

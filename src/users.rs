@@ -18,12 +18,14 @@ use crate::{
     config::Secret,
     db::Db,
     error::{Error, Result},
+    throttle::Throttle,
 };
 
 /// The user service.
 #[derive(Clone, Debug)]
 pub struct Users {
     db: Db,
+    throttle: Throttle,
     /// Verified against when the username is unknown, so that an unknown
     /// user costs the same time as a wrong password.
     dummy_hash: String,
@@ -39,9 +41,69 @@ pub struct NewUser {
 }
 
 impl Users {
-    pub async fn new(db: Db) -> Result<Self> {
+    pub async fn new(db: Db, throttle: Throttle) -> Result<Self> {
         let dummy_hash = hash_password(Secret::new(Uuid::new_v4().to_string())).await?;
-        Ok(Users { db, dummy_hash })
+        Ok(Users {
+            db,
+            throttle,
+            dummy_hash,
+        })
+    }
+
+    pub fn throttle(&self) -> &Throttle {
+        &self.throttle
+    }
+
+    /// A login: refused with 429 while the username or the address is
+    /// throttled; a failure counts against both.
+    pub async fn login(
+        &self,
+        username: &str,
+        password: Secret,
+        address: &str,
+    ) -> Result<users::Model> {
+        let failures = self.throttle.check(username, address).await?;
+        match self.authenticate(username, password).await {
+            Ok(user) => {
+                if failures > 0 {
+                    self.throttle.succeeded(username).await?;
+                }
+                Ok(user)
+            }
+            Err(Error::NoActiveAccount) => {
+                self.throttle.failed(username, address).await?;
+                Err(Error::NoActiveAccount)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Changes `is_active` and/or `is_admin`.
+    pub async fn update(
+        &self,
+        username: &str,
+        is_active: Option<bool>,
+        is_admin: Option<bool>,
+    ) -> Result<users::Model> {
+        let user = self.find(username).await?.ok_or(Error::NotFound)?;
+        let mut active: users::ActiveModel = user.into();
+        if let Some(v) = is_active {
+            active.is_active = Set(v);
+        }
+        if let Some(v) = is_admin {
+            active.is_admin = Set(v);
+        }
+        Ok(active.update(&self.db.write).await?)
+    }
+
+    /// Sets a new password.
+    pub async fn set_password(&self, username: &str, password: Secret) -> Result<users::Model> {
+        validate_password(&password)?;
+        let user = self.find(username).await?.ok_or(Error::NotFound)?;
+        let hash = hash_password(password).await?;
+        let mut active: users::ActiveModel = user.into();
+        active.password_hash = Set(hash);
+        Ok(active.update(&self.db.write).await?)
     }
 
     /// Creates a user; a taken username is a conflict.

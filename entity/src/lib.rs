@@ -3,5 +3,6 @@
 pub mod prelude;
 
 pub mod devices;
+pub mod login_failures;
 pub mod tokens;
 pub mod users;

@@ -1,3 +1,4 @@
 pub use super::devices::Entity as Devices;
+pub use super::login_failures::Entity as LoginFailures;
 pub use super::tokens::Entity as Tokens;
 pub use super::users::Entity as Users;

@@ -1,9 +1,12 @@
 //! The HTTP API: one module per OpenAPI tag, assembled here.
 
 pub mod account;
+pub mod admin;
 pub mod error;
 pub mod meta;
+pub mod oauth;
 pub mod token;
+pub mod tokens;
 
 use poem::{
     Endpoint, EndpointExt, IntoEndpoint, Request, Route, http::header, middleware::CatchPanic,
@@ -19,14 +22,37 @@ pub enum ApiTags {
     Token,
     /// The caller's own account.
     Account,
+    /// The caller's own tokens (sessions).
+    Tokens,
+    /// Users and the registry, for administrators.
+    Administration,
+    /// RFC 7009 revocation and RFC 7662 introspection.
+    #[oai(rename = "OAuth")]
+    OAuth,
     /// Liveness, readiness and public keys.
     Meta,
 }
 
+type Apis = (
+    token::TokenApi,
+    account::AccountApi,
+    tokens::TokensApi,
+    admin::AdminApi,
+    oauth::OAuthApi,
+    meta::MetaApi,
+);
+
 /// The OpenAPI service: every documented route.
-pub fn service() -> OpenApiService<(token::TokenApi, account::AccountApi, meta::MetaApi), ()> {
+pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (token::TokenApi, account::AccountApi, meta::MetaApi),
+        (
+            token::TokenApi,
+            account::AccountApi,
+            tokens::TokensApi,
+            admin::AdminApi,
+            oauth::OAuthApi,
+            meta::MetaApi,
+        ),
         "tokend",
         env!("CARGO_PKG_VERSION"),
     )

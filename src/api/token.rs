@@ -135,11 +135,12 @@ impl TokenApi {
         body: ObtainBody,
     ) -> Result<Json<PairResponse>> {
         let (ObtainBody::Json(Json(creds)) | ObtainBody::Form(Form(creds))) = body;
+        let client = client_info(req, state.config.trust_proxy_headers);
+        let address = client.address.clone().unwrap_or_default();
         let user = state
             .users
-            .authenticate(&creds.username, Secret::new(creds.password))
+            .login(&creds.username, Secret::new(creds.password), &address)
             .await?;
-        let client = client_info(req, state.config.trust_proxy_headers);
         let issued = state.registry.obtain(&user, client).await?;
         if state.config.update_last_login {
             state.users.touch_last_login(user.id).await?;

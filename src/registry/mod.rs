@@ -7,9 +7,10 @@ pub mod pipeline;
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use entity::{tokens, users};
+use entity::{devices, tokens, users};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
     sea_query::{Condition, Expr},
 };
 use uuid::Uuid;
@@ -76,7 +77,7 @@ pub struct Checked {
     pub user: users::Model,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Registry {
     db: crate::db::Db,
     keys: Arc<KeyRing>,
@@ -240,6 +241,116 @@ impl Registry {
         expire_where(&self.db.write, which, now).await
     }
 
+    /// Expires every active token of a user; returns how many.
+    pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
+        expire_where(
+            &self.db.write,
+            tokens::Column::UserId.eq(user_id),
+            Utc::now(),
+        )
+        .await
+    }
+
+    /// One of a user's tokens by id; another user's token is not found.
+    pub async fn find_for_user(&self, user_id: Uuid, id: Uuid) -> Result<tokens::Model> {
+        tokens::Entity::find_by_id(id)
+            .filter(tokens::Column::UserId.eq(user_id))
+            .one(&self.db.read)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// A page of tokens, newest first (issued_at, then id), by keyset: the
+    /// cost of a page does not grow with how deep it is.
+    pub async fn list(&self, query: ListQuery) -> Result<Page> {
+        let now = Utc::now();
+        let mut select = tokens::Entity::find()
+            .find_also_related(devices::Entity)
+            .order_by_desc(tokens::Column::IssuedAt)
+            .order_by_desc(tokens::Column::Id)
+            .limit(query.limit + 1);
+        if let Some(user_id) = query.user_id {
+            select = select.filter(tokens::Column::UserId.eq(user_id));
+        }
+        select = match query.state {
+            TokenState::Active => select.filter(active_at(now)),
+            TokenState::Expired => select.filter(active_at(now).not()),
+            TokenState::All => select,
+        };
+        if let Some(cursor) = query.cursor {
+            select = select.filter(
+                Condition::any()
+                    .add(tokens::Column::IssuedAt.lt(cursor.issued_at))
+                    .add(
+                        Condition::all()
+                            .add(tokens::Column::IssuedAt.eq(cursor.issued_at))
+                            .add(tokens::Column::Id.lt(cursor.id)),
+                    ),
+            );
+        }
+        let mut rows = select.all(&self.db.read).await?;
+        let next_cursor = if rows.len() as u64 > query.limit {
+            rows.truncate(query.limit as usize);
+            rows.last().map(|(t, _)| Cursor {
+                issued_at: t.issued_at,
+                id: t.id,
+            })
+        } else {
+            None
+        };
+        Ok(Page { rows, next_cursor })
+    }
+
+    /// Removes tokens that are no longer active and died before `cutoff`
+    /// (at most now), in batches of short transactions so that token issue
+    /// never waits long. A rotated refresh token goes only once its natural
+    /// expiry is past the cutoff too, so that its reuse stays detectable.
+    pub async fn archive(&self, cutoff: DateTime<Utc>) -> Result<u64> {
+        let cutoff = cutoff.min(Utc::now());
+        let dead = Condition::any()
+            .add(
+                Condition::all()
+                    .add(tokens::Column::RotatedAt.is_null())
+                    .add(
+                        Condition::any()
+                            .add(tokens::Column::ExpiredAt.lt(cutoff))
+                            .add(tokens::Column::ExpiresAt.lt(cutoff)),
+                    ),
+            )
+            .add(
+                Condition::all()
+                    .add(tokens::Column::RotatedAt.lt(cutoff))
+                    .add(tokens::Column::ExpiresAt.lt(cutoff)),
+            );
+        let mut archived = 0;
+        loop {
+            let ids: Vec<Uuid> = tokens::Entity::find()
+                .select_only()
+                .column(tokens::Column::Id)
+                .filter(dead.clone())
+                .limit(ARCHIVE_BATCH)
+                .into_tuple()
+                .all(&self.db.read)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let batch = ids.len() as u64;
+            let deleted = tokens::Entity::delete_many()
+                .filter(tokens::Column::Id.is_in(ids))
+                .filter(dead.clone())
+                .exec(&self.db.write)
+                .await?;
+            archived += deleted.rows_affected;
+            if batch < ARCHIVE_BATCH {
+                break;
+            }
+            // Let waiting writers in between batches.
+            tokio::task::yield_now().await;
+        }
+        Ok(archived)
+    }
+
     /// Signs a token of `kind` for `user` and describes its registry row.
     fn mint(
         &self,
@@ -279,6 +390,66 @@ impl Registry {
         };
         Ok((signed, new))
     }
+}
+
+/// Rows deleted per archive transaction.
+const ARCHIVE_BATCH: u64 = 1000;
+
+/// Which tokens a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenState {
+    #[default]
+    Active,
+    Expired,
+    All,
+}
+
+/// Where a page starts: after this token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub issued_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    /// An opaque string: base64url of `<nanoseconds>.<id>`.
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let nanos = self.issued_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{nanos}.{}", self.id))
+    }
+
+    pub fn decode(text: &str) -> Result<Self> {
+        use base64::Engine;
+        let bad = || Error::InvalidRequest("The cursor is not valid.".into());
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (nanos, id) = raw.split_once('.').ok_or_else(bad)?;
+        let nanos: i64 = nanos.parse().map_err(|_| bad())?;
+        Ok(Cursor {
+            issued_at: DateTime::from_timestamp_nanos(nanos),
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this user's tokens; `None`: everybody's.
+    pub user_id: Option<Uuid>,
+    pub state: TokenState,
+    pub limit: u64,
+    pub cursor: Option<Cursor>,
+}
+
+/// A page of tokens with their devices.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<(tokens::Model, Option<devices::Model>)>,
+    pub next_cursor: Option<Cursor>,
 }
 
 /// The registry row of a jti, with its user.

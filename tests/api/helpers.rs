@@ -193,6 +193,29 @@ impl TestApp {
             .expect("request")
     }
 
+    /// An access token of the bootstrap administrator.
+    pub async fn admin_token(&self) -> String {
+        self.pair("admin", ADMIN_PASSWORD).await.0
+    }
+
+    /// Any request with a Bearer token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.expect("request")
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get_with("/api/v1/me", token).await
     }

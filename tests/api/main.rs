@@ -3,7 +3,9 @@
 
 mod helpers;
 
+mod admin;
 mod errors;
 mod openapi;
+mod sessions;
 mod startup;
 mod token;

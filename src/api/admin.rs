@@ -1,0 +1,265 @@
+//! Administration: users, their tokens, the registry. Administrators only.
+
+use chrono::{DateTime, Utc};
+use entity::users;
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use uuid::Uuid;
+
+use super::{
+    ApiTags,
+    error::ApiError,
+    token::Expired,
+    tokens::{StateParam, TokenPage, list_query},
+};
+use crate::{
+    AppState,
+    auth::{BearerAuth, Principal},
+    config::Secret,
+    error::{Error, Result},
+    users::NewUser,
+};
+
+/// A user account.
+#[derive(Object)]
+pub struct UserOut {
+    pub id: Uuid,
+    pub username: String,
+    pub is_admin: bool,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+impl From<users::Model> for UserOut {
+    fn from(u: users::Model) -> Self {
+        UserOut {
+            id: u.id,
+            username: u.username,
+            is_admin: u.is_admin,
+            is_active: u.is_active,
+            created_at: u.created_at,
+            last_login: u.last_login,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A new user.
+#[derive(Object)]
+pub struct CreateUser {
+    /// 1 to 150 letters, digits and `@.+-_`.
+    pub username: String,
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+    #[oai(default)]
+    pub is_admin: bool,
+    #[oai(default = "yes")]
+    pub is_active: bool,
+}
+
+/// Flags to change; absent ones stay.
+#[derive(Object)]
+pub struct PatchUser {
+    pub is_active: Option<bool>,
+    pub is_admin: Option<bool>,
+}
+
+/// A new password.
+#[derive(Object)]
+pub struct NewPassword {
+    #[oai(validator(min_length = 1, max_length = 1024))]
+    pub password: String,
+}
+
+/// What to archive.
+#[derive(Object)]
+pub struct ArchiveRequest {
+    /// Archive tokens that died before this instant (default and at most: now).
+    pub expired_before: Option<DateTime<Utc>>,
+}
+
+/// How many tokens were archived.
+#[derive(Object)]
+pub struct Archived {
+    pub archived: u64,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedUser {
+    /// The user was created.
+    #[oai(status = 201)]
+    Created(Json<UserOut>),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// The caller, if they are an administrator.
+fn admin(auth: BearerAuth) -> Result<Principal> {
+    if auth.0.user.is_admin {
+        Ok(auth.0)
+    } else {
+        Err(Error::PermissionDenied)
+    }
+}
+
+pub struct AdminApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Administration")]
+impl AdminApi {
+    /// Create a user
+    #[oai(path = "/users", method = "post")]
+    async fn create_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<CreateUser>,
+    ) -> Result<CreatedUser, ApiError> {
+        admin(auth)?;
+        let body = body.0;
+        let user = state
+            .users
+            .create(NewUser {
+                username: body.username,
+                password: Secret::new(body.password),
+                is_admin: body.is_admin,
+                is_active: body.is_active,
+            })
+            .await?;
+        Ok(CreatedUser::Created(Json(user.into())))
+    }
+
+    /// List users
+    #[oai(path = "/users", method = "get")]
+    async fn list_users(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+    ) -> Result<Json<Vec<UserOut>>, ApiError> {
+        admin(auth)?;
+        let users = state.users.list().await?;
+        Ok(Json(users.into_iter().map(Into::into).collect()))
+    }
+
+    /// Change a user's flags
+    ///
+    /// An inactive user cannot obtain tokens and all their tokens are refused
+    /// until they are active again.
+    #[oai(path = "/users/:username", method = "patch")]
+    async fn patch_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+        body: Json<PatchUser>,
+    ) -> Result<Json<UserOut>, ApiError> {
+        admin(auth)?;
+        let user = state
+            .users
+            .update(&username.0, body.0.is_active, body.0.is_admin)
+            .await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Delete a user
+    ///
+    /// Every token of theirs stops working at once; a new user with the
+    /// same name inherits none of them.
+    #[oai(path = "/users/:username", method = "delete")]
+    async fn delete_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        admin(auth)?;
+        state.accounts.delete(&username.0).await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Set a user's password
+    ///
+    /// Also expires every token of theirs.
+    #[oai(path = "/users/:username/password", method = "post")]
+    async fn set_password(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+        body: Json<NewPassword>,
+    ) -> Result<NoContent, ApiError> {
+        admin(auth)?;
+        state
+            .accounts
+            .change_password(&username.0, Secret::new(body.0.password))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Expire all of a user's tokens
+    #[oai(path = "/users/:username/tokens/expire", method = "post")]
+    async fn expire_user(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<Json<Expired>, ApiError> {
+        admin(auth)?;
+        let expired = state.accounts.expire_all(&username.0).await?;
+        Ok(Json(Expired { expired }))
+    }
+
+    /// Browse the registry
+    ///
+    /// Everybody's tokens, or one user's, newest first.
+    #[oai(path = "/registry/tokens", method = "get")]
+    async fn browse(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        /// Only this user's tokens.
+        username: Query<Option<String>>,
+        /// `active` (default), `expired` or `all`.
+        #[oai(name = "state")]
+        token_state: Query<Option<StateParam>>,
+        /// Page size, 1 to 500 (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
+        limit: Query<Option<u64>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<TokenPage>, ApiError> {
+        admin(auth)?;
+        let user_id = match username.0 {
+            Some(name) => Some(state.users.find(&name).await?.ok_or(Error::NotFound)?.id),
+            None => None,
+        };
+        let query = list_query(user_id, token_state.0, limit.0, cursor.0)?;
+        Ok(Json(state.registry.list(query).await?.into()))
+    }
+
+    /// Archive dead tokens
+    ///
+    /// Removes tokens that are no longer active and died before
+    /// `expired_before` (default: now). A rotated refresh token stays until
+    /// its natural expiry is past too, so that its reuse is still caught.
+    #[oai(path = "/registry/archive", method = "post")]
+    async fn archive(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        body: Json<ArchiveRequest>,
+    ) -> Result<Json<Archived>, ApiError> {
+        admin(auth)?;
+        let cutoff = body.0.expired_before.unwrap_or_else(Utc::now);
+        let archived = state.registry.archive(cutoff).await?;
+        Ok(Json(Archived { archived }))
+    }
+}
