@@ -45,6 +45,8 @@ impl AppState {
         config: Config,
         extra_steps: &[Arc<dyn RegistrationStep>],
     ) -> anyhow::Result<(Self, Option<config::Secret>)> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
         let keys = Arc::new(jwt::KeyRing::from_config(&config)?);
         let pipeline = Pipeline::build(&config.registration_pipeline, extra_steps)
             .map_err(|e| anyhow::anyhow!("registration_pipeline: {e}"))?;
@@ -107,8 +109,6 @@ impl Application {
         extra_steps: &[Arc<dyn RegistrationStep>],
     ) -> anyhow::Result<Self> {
         let bind = config.bind.clone();
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("data_dir: cannot create {}", config.data_dir.display()))?;
         let (state, generated) = AppState::prepare(config, extra_steps).await?;
         if let Some(password) = generated {
             // Shown once, on purpose, outside the logs.

@@ -25,7 +25,7 @@ pub struct TestApp {
 
 /// A fresh PostgreSQL database for one test, when the suite runs on PostgreSQL:
 /// returns (server URL, database name, URL of the new database).
-async fn fresh_postgres() -> Option<(String, String, String)> {
+pub async fn fresh_postgres() -> Option<(String, String, String)> {
     let base = std::env::var("TOKEND_TEST_DATABASE_URL").ok()?;
     let name = format!("tokend_test_{}", uuid::Uuid::new_v4().simple());
     let admin = Database::connect(&base)
@@ -221,32 +221,35 @@ impl TestApp {
     }
 }
 
+/// Drops a test database made by [`fresh_postgres`].
+pub fn drop_postgres(base: String, name: String) {
+    // From a thread of its own: Drop cannot await.
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            if let Ok(db) = Database::connect(&base).await {
+                let _ = db
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+                let _ = db.close().await;
+            }
+        });
+    })
+    .join();
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some((base, name)) = self.pg_database.take() {
-            // Drop the test's database from a thread of its own: Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                else {
-                    return;
-                };
-                rt.block_on(async {
-                    if let Ok(db) = Database::connect(&base).await {
-                        let _ = db
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                        let _ = db.close().await;
-                    }
-                });
-            })
-            .join();
+            drop_postgres(base, name);
         }
     }
 }

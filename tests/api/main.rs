@@ -4,7 +4,11 @@
 mod helpers;
 
 mod admin;
+mod archive;
+mod cli;
 mod errors;
+mod login;
+mod oauth;
 mod openapi;
 mod sessions;
 mod startup;
