@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod api;
+pub mod api_tokens;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub registry: registry::Registry,
     pub users: users::Users,
     pub accounts: accounts::Accounts,
+    pub api_tokens: api_tokens::ApiTokens,
     pub validators: auth::ValidatorChain,
 }
 
@@ -71,12 +73,20 @@ impl AppState {
             registry::TokenSettings::from_config(&config),
             pipeline,
         );
-        let validators = auth::ValidatorChain::new(vec![Arc::new(auth::JwtValidator {
-            registry: registry.clone(),
-        })]);
+        let api_tokens = api_tokens::ApiTokens::new(db.clone());
+        // API tokens first: their shape check is the cheaper one.
+        let validators = auth::ValidatorChain::new(vec![
+            Arc::new(auth::ApiTokenValidator {
+                tokens: api_tokens.clone(),
+            }),
+            Arc::new(auth::JwtValidator {
+                registry: registry.clone(),
+            }),
+        ]);
         let accounts = accounts::Accounts {
             users: users.clone(),
             registry: registry.clone(),
+            api_tokens: api_tokens.clone(),
         };
         let state = AppState {
             config: Arc::new(config),
@@ -84,6 +94,7 @@ impl AppState {
             registry,
             users,
             accounts,
+            api_tokens,
             validators,
         };
         Ok((state, generated))

@@ -2,6 +2,7 @@
 
 pub mod prelude;
 
+pub mod api_tokens;
 pub mod devices;
 pub mod login_failures;
 pub mod tokens;

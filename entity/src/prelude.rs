@@ -1,3 +1,4 @@
+pub use super::api_tokens::Entity as ApiTokens;
 pub use super::devices::Entity as Devices;
 pub use super::login_failures::Entity as LoginFailures;
 pub use super::tokens::Entity as Tokens;

@@ -6,6 +6,7 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_devices;
 mod m20261123_000003_create_tokens;
 mod m20261123_000004_create_login_failures;
+mod m20261123_000005_create_api_tokens;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_devices::Migration),
             Box::new(m20261123_000003_create_tokens::Migration),
             Box::new(m20261123_000004_create_login_failures::Migration),
+            Box::new(m20261123_000005_create_api_tokens::Migration),
         ]
     }
 }

@@ -204,7 +204,22 @@ impl AdminApi {
         Ok(NoContent::Done)
     }
 
+    /// Revoke a user's API token
+    #[oai(path = "/users/:username/api-token", method = "delete")]
+    async fn revoke_api_token(
+        &self,
+        state: Data<&AppState>,
+        auth: BearerAuth,
+        username: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        admin(auth)?;
+        state.accounts.revoke_api_token(&username.0).await?;
+        Ok(NoContent::Done)
+    }
+
     /// Expire all of a user's tokens
+    ///
+    /// Every access, refresh and registry token of theirs, and their API token.
     #[oai(path = "/users/:username/tokens/expire", method = "post")]
     async fn expire_user(
         &self,

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod api_token;
 pub mod error;
 pub mod meta;
 pub mod oauth;
@@ -24,6 +25,9 @@ pub enum ApiTags {
     Account,
     /// The caller's own tokens (sessions).
     Tokens,
+    /// The caller's personal API token.
+    #[oai(rename = "API token")]
+    ApiToken,
     /// Users and the registry, for administrators.
     Administration,
     /// RFC 7009 revocation and RFC 7662 introspection.
@@ -37,6 +41,7 @@ type Apis = (
     token::TokenApi,
     account::AccountApi,
     tokens::TokensApi,
+    api_token::ApiTokenApi,
     admin::AdminApi,
     oauth::OAuthApi,
     meta::MetaApi,
@@ -49,6 +54,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             token::TokenApi,
             account::AccountApi,
             tokens::TokensApi,
+            api_token::ApiTokenApi,
             admin::AdminApi,
             oauth::OAuthApi,
             meta::MetaApi,
