@@ -1,7 +1,11 @@
 //! `POST /api/v1/token/{obtain,refresh,verify,expire}`: simplejwt's wire format.
 
 use poem::{Request, web::Data};
-use poem_openapi::{ApiRequest, Object, OpenApi, payload::Form, payload::Json};
+use poem_openapi::{
+    ApiRequest, Object, OpenApi,
+    payload::{Form, Json},
+    types::Example,
+};
 use serde::Deserialize;
 
 use super::{ApiTags, client_info, error::ApiError};
@@ -9,8 +13,12 @@ use crate::{AppState, config::Secret, registry::Pair};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
+/// A shortened token, for the documentation's examples.
+const EXAMPLE_JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6IkhUVUM6M1lOQSJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl";
+
 /// Username and password.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct Credentials {
     /// The user's name.
     #[oai(validator(min_length = 1, max_length = 150))]
@@ -29,6 +37,7 @@ pub enum ObtainBody {
 
 /// A refresh token.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct RefreshRequest {
     /// The refresh token from `obtain` (or the last rotating `refresh`).
     #[oai(validator(min_length = 1))]
@@ -44,6 +53,7 @@ pub enum RefreshBody {
 
 /// Any token tokend issued.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct VerifyRequest {
     /// An access or refresh token.
     #[oai(validator(min_length = 1))]
@@ -59,6 +69,7 @@ pub enum VerifyBody {
 
 /// A token to expire.
 #[derive(Object, Deserialize)]
+#[oai(example)]
 pub struct ExpireRequest {
     /// An access or refresh token; holding it is the right to expire it.
     #[oai(validator(min_length = 1))]
@@ -78,7 +89,7 @@ pub enum ExpireBody {
 
 /// A new token pair.
 #[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct PairResponse {
     /// The access token, for `Authorization: Bearer`.
     pub access: String,
@@ -94,7 +105,7 @@ pub struct PairResponse {
 
 /// A new access token, and with rotation a new refresh token.
 #[derive(Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct RefreshResponse {
     /// The new access token.
     pub access: String,
@@ -114,6 +125,7 @@ pub struct Valid {}
 
 /// How many tokens a call expired.
 #[derive(Object)]
+#[oai(example)]
 pub struct Expired {
     /// Tokens that were active and were expired by this call.
     pub expired: u64,
@@ -200,5 +212,69 @@ fn pair(pair: Pair) -> PairResponse {
         token_type: "Bearer".into(),
         expires_in: pair.access.expires_in,
         refresh_expires_in: pair.refresh.expires_in,
+    }
+}
+
+impl Example for Credentials {
+    fn example() -> Self {
+        Credentials {
+            username: "alice".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        RefreshRequest {
+            refresh: EXAMPLE_JWT.into(),
+        }
+    }
+}
+
+impl Example for VerifyRequest {
+    fn example() -> Self {
+        VerifyRequest {
+            token: EXAMPLE_JWT.into(),
+        }
+    }
+}
+
+impl Example for ExpireRequest {
+    fn example() -> Self {
+        ExpireRequest {
+            token: EXAMPLE_JWT.into(),
+            affect_tree: true,
+        }
+    }
+}
+
+impl Example for PairResponse {
+    fn example() -> Self {
+        PairResponse {
+            access: EXAMPLE_JWT.into(),
+            refresh: EXAMPLE_JWT.into(),
+            token_type: "Bearer".into(),
+            expires_in: Some(300),
+            refresh_expires_in: Some(86400),
+        }
+    }
+}
+
+impl Example for RefreshResponse {
+    fn example() -> Self {
+        RefreshResponse {
+            access: EXAMPLE_JWT.into(),
+            token_type: "Bearer".into(),
+            expires_in: Some(300),
+            refresh: None,
+            refresh_expires_in: None,
+        }
+    }
+}
+
+impl Example for Expired {
+    fn example() -> Self {
+        Expired { expired: 3 }
     }
 }
