@@ -4,6 +4,7 @@
 mod helpers;
 
 mod errors;
+mod keys;
 mod openapi;
 mod startup;
 mod token;
