@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod cli_keys;
 mod errors;
 mod keys;
 mod openapi;
