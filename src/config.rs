@@ -25,7 +25,8 @@ pub struct Config {
     pub expire_on_refresh: bool,
     pub refresh_reuse_grace: Dur,
     pub update_last_login: bool,
-    /// Signing algorithm of the generated key or the secret (`ES256`, `HS256`, …).
+    /// Algorithm of the key generated when `keys` is empty (`ES256`, `ES384`,
+    /// `RS256`, `EdDSA`), or of `secret` (`HS256`, `HS384`, `HS512`).
     pub algorithm: String,
     /// Raw UTF-8 secret for the HS* algorithms, at least 32 bytes.
     pub secret: Option<Secret>,

@@ -283,10 +283,12 @@ pub fn pem_blocks(text: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
             .context("a PEM BEGIN line without its closing dashes")?;
         let label = &block[..label_end];
         let end_line = format!("-----END {label}-----");
-        let end = block
+        let body_start = label_end + "-----".len();
+        let end = block[body_start..]
             .find(&end_line)
-            .with_context(|| format!("no `{end_line}` line"))?;
-        let body = &block[label_end + 5..end];
+            .with_context(|| format!("no `{end_line}` line"))?
+            + body_start;
+        let body = &block[body_start..end];
         if body.contains("Proc-Type:") {
             bail!("the key is encrypted; tokend needs it unencrypted (keep the file mode 0600)");
         }
@@ -336,6 +338,19 @@ mod tests {
         let err = PrivateKey::from_pem(text).unwrap_err().to_string();
         assert!(err.contains("only CERTIFICATE"), "{err}");
         assert!(PrivateKey::from_pem("hello").is_err());
+    }
+
+    #[test]
+    fn malformed_pem_is_an_error_not_a_panic() {
+        for text in [
+            "-----BEGIN X-----END X-----",
+            "-----BEGIN X",
+            "-----BEGIN PRIVATE KEY-----\n%%%\n-----END PRIVATE KEY-----",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ] {
+            assert!(PrivateKey::from_pem(text).is_err(), "{text}");
+        }
     }
 
     #[test]
