@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod container;
 pub mod db;
 pub mod error;
 pub mod jwt;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: db::Db,
     pub registry: registry::Registry,
+    /// The container registry token server behind `/token`.
+    pub container: container::TokenServer,
     pub users: users::Users,
     pub validators: auth::ValidatorChain,
 }
@@ -58,6 +61,7 @@ impl AppState {
             registry::TokenSettings::from_config(&config),
             pipeline,
         );
+        let container = container::TokenServer::new(&config, registry.clone())?;
         let validators = auth::ValidatorChain::new(vec![Arc::new(auth::JwtValidator {
             registry: registry.clone(),
         })]);
@@ -65,6 +69,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             registry,
+            container,
             users,
             validators,
         };

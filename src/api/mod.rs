@@ -1,6 +1,7 @@
 //! The HTTP API: one module per OpenAPI tag, assembled here.
 
 pub mod account;
+pub mod container;
 pub mod error;
 pub mod meta;
 pub mod token;
@@ -21,12 +22,29 @@ pub enum ApiTags {
     Account,
     /// Liveness, readiness and public keys.
     Meta,
+    /// The token server of the Docker registry token authentication spec,
+    /// for container registries that delegate authentication to tokend.
+    #[oai(rename = "Container registry")]
+    ContainerRegistry,
 }
 
 /// The OpenAPI service: every documented route.
-pub fn service() -> OpenApiService<(token::TokenApi, account::AccountApi, meta::MetaApi), ()> {
+pub fn service() -> OpenApiService<
+    (
+        token::TokenApi,
+        account::AccountApi,
+        meta::MetaApi,
+        container::ContainerApi,
+    ),
+    (),
+> {
     OpenApiService::new(
-        (token::TokenApi, account::AccountApi, meta::MetaApi),
+        (
+            token::TokenApi,
+            account::AccountApi,
+            meta::MetaApi,
+            container::ContainerApi,
+        ),
         "tokend",
         env!("CARGO_PKG_VERSION"),
     )

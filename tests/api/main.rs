@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod container;
 mod errors;
 mod openapi;
 mod startup;
