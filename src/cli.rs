@@ -1,8 +1,9 @@
 //! The command line: a thin layer over the library.
 
-use std::{io::BufRead, process::ExitCode};
+use std::{io::BufRead, path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::{
     AppState, Application, Config,
@@ -32,8 +33,63 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Generate signing keys and list the configured ones.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Print the OpenAPI spec (JSON) on stdout.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new private key (PKCS#8 PEM, mode 0600) and print its kid.
+    Generate {
+        /// Algorithm the key signs with.
+        #[arg(long, value_enum, ignore_case = true, default_value = "ES256")]
+        alg: KeyAlg,
+        /// Where to write the private key; an existing file is not replaced.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write a self-signed X.509 certificate for the key here
+        /// (a container registry's `rootcertbundle`).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
+        /// RSA modulus size (RS256 only).
+        #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(2048..=8192))]
+        bits: u32,
+    },
+    /// Print the configured keys: kid, algorithm, and whether it signs.
+    List,
+}
+
+/// Algorithms `tokend keys generate` makes keys for.
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyAlg {
+    #[value(name = "ES256")]
+    Es256,
+    #[value(name = "ES384")]
+    Es384,
+    #[value(name = "RS256")]
+    Rs256,
+    #[value(name = "EdDSA")]
+    EdDsa,
+}
+
+impl KeyAlg {
+    fn algorithm(self) -> crate::jwt::Algorithm {
+        use crate::jwt::Algorithm;
+        match self {
+            KeyAlg::Es256 => Algorithm::ES256,
+            KeyAlg::Es384 => Algorithm::ES384,
+            KeyAlg::Rs256 => Algorithm::RS256,
+            KeyAlg::EdDsa => Algorithm::EdDSA,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -56,9 +112,31 @@ enum UserCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::Openapi) = cli.command {
-        println!("{}", crate::api::spec_json());
-        return ExitCode::SUCCESS;
+    // Commands that need no settings run before they are read.
+    match cli.command {
+        Some(Command::Openapi) => {
+            println!("{}", crate::api::spec_json());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Keys {
+            command:
+                KeysCommand::Generate {
+                    alg,
+                    out,
+                    cert,
+                    days,
+                    bits,
+                },
+        }) => {
+            return match generate_key(alg, &out, cert.as_deref(), days, bits) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("tokend: {}", one_line(&e));
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     init_tracing();
     let config = match Config::load() {
@@ -118,7 +196,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             eprintln!("migrations applied");
         }
         Command::User { command } => user(command, config).await?,
-        Command::Openapi => unreachable!("handled before the runtime starts"),
+        Command::Keys {
+            command: KeysCommand::List,
+        } => list_keys(&config)?,
+        Command::Openapi
+        | Command::Keys {
+            command: KeysCommand::Generate { .. },
+        } => unreachable!("handled before the settings are read"),
     }
     Ok(())
 }
@@ -167,6 +251,70 @@ async fn user(command: UserCommand, config: Config) -> anyhow::Result<()> {
             state.users.delete(&name).await?;
             eprintln!("user {name} deleted");
         }
+    }
+    Ok(())
+}
+
+/// `tokend keys generate`: a new key file, and maybe its certificate.
+fn generate_key(
+    alg: KeyAlg,
+    out: &std::path::Path,
+    cert: Option<&std::path::Path>,
+    days: u32,
+    bits: u32,
+) -> anyhow::Result<()> {
+    use crate::jwt::{PrivateKey, alg_name, cert::self_signed_pem, write_private};
+    if out.exists() {
+        anyhow::bail!(
+            "--out: {} exists; tokend does not replace keys",
+            out.display()
+        );
+    }
+    if let Some(cert) = cert.filter(|c| c.exists()) {
+        anyhow::bail!("--cert: {} exists", cert.display());
+    }
+    let alg = alg.algorithm();
+    let key = PrivateKey::generate(alg, bits as usize)?;
+    let cert_pem = cert
+        .map(|_| self_signed_pem(&key, days))
+        .transpose()
+        .context("--cert")?;
+    write_private(out, key.to_pkcs8_pem()?.expose().as_bytes()).context("--out")?;
+    let kid = key.kid()?;
+    eprintln!("wrote {} key {kid} to {}", alg_name(alg), out.display());
+    if let (Some(path), Some(pem)) = (cert, cert_pem) {
+        write_new(path, pem.as_bytes()).context("--cert")?;
+        eprintln!("wrote its self-signed certificate to {}", path.display());
+    }
+    println!("{kid}");
+    Ok(())
+}
+
+/// Writes a new (not yet existing) file.
+fn write_new(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(contents)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// `tokend keys list`: one line per key of the configured ring, in ring
+/// order: kid, algorithm, `signing` or `verify-only`.
+fn list_keys(config: &Config) -> anyhow::Result<()> {
+    use crate::jwt::{Generate, KeyRing, alg_name};
+    let ring = KeyRing::load(config, Generate::Never)?;
+    let signer = &ring.signing_key().kid;
+    for key in ring.keys() {
+        let role = if &key.kid == signer {
+            "signing"
+        } else {
+            "verify-only"
+        };
+        println!("{}\t{}\t{role}", key.kid, alg_name(key.alg));
     }
     Ok(())
 }

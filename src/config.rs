@@ -32,9 +32,13 @@ pub struct Config {
     /// Signing keys; the first (or `signing_kid`) signs, all verify.
     #[serde(deserialize_with = "keys_from_list_or_paths")]
     pub keys: Vec<KeyConfig>,
+    /// `kid` of the key that signs; default: the first key.
     pub signing_kid: Option<String>,
+    /// `iss` put in and required on every token, when set.
     pub issuer: Option<String>,
+    /// `aud` put in and required on every token, when set.
     pub audience: Option<String>,
+    /// Clock skew allowed on `exp`/`nbf`.
     pub leeway: Dur,
     /// Largest accepted request body, in bytes.
     pub max_body_size: usize,
@@ -139,10 +143,16 @@ fn repository_type() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1): P-256, P-384, RSA or Ed25519.
     pub path: Option<PathBuf>,
+    /// Raw UTF-8 secret for HS256/HS384/HS512, at least 32 bytes.
     pub secret: Option<Secret>,
+    /// Default: the libtrust fingerprint of the public key.
     pub kid: Option<String>,
+    /// A PEM key's algorithm follows from its type (this must agree);
+    /// a secret's defaults to HS256.
     pub alg: Option<String>,
+    /// PEM certificate chain for the key (leaf first), sent as `x5c`.
     pub cert: Option<PathBuf>,
 }
 
@@ -167,11 +177,15 @@ impl Config {
             )
             .extract()
             .map_err(|e| ConfigError(describe(&e)))?;
-        // Key paths in the file are relative to the file.
-        if let Some(dir) = file.parent().filter(|_| file.exists()) {
+        // Key and certificate paths in the file are relative to the file
+        // (those of TOKEND_KEYS to the working directory).
+        let keys_from_env = std::env::var_os("TOKEND_KEYS").is_some();
+        if let Some(dir) = file.parent().filter(|_| file.exists() && !keys_from_env) {
             for key in &mut config.keys {
-                if let Some(path) = key.path.as_mut().filter(|p| p.is_relative()) {
-                    *path = dir.join(&*path);
+                for path in [key.path.as_mut(), key.cert.as_mut()].into_iter().flatten() {
+                    if path.is_relative() {
+                        *path = dir.join(&*path);
+                    }
                 }
             }
         }

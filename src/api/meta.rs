@@ -17,7 +17,10 @@ pub struct Status {
 /// A JWK set (RFC 7517).
 #[derive(Object)]
 pub struct JwkSet {
-    /// The public signing keys; empty when only secrets are configured.
+    /// The public signing keys, each with `kty`, `kid`, `alg`, `use: "sig"`
+    /// and its public members (`crv`/`x`/`y` for EC and OKP, `n`/`e` for
+    /// RSA), plus `x5c` when a certificate is configured. Never a private
+    /// part or a secret: empty when only secrets are configured.
     pub keys: Vec<serde_json::Value>,
 }
 
@@ -65,7 +68,9 @@ impl MetaApi {
 
     /// Public keys
     ///
-    /// Every public signing key, with its `kid`, for offline verification.
+    /// Every public key of the ring, with its `kid`, for offline
+    /// verification: the signing key and the keys that still verify older
+    /// tokens during a rotation.
     #[oai(path = "/.well-known/jwks.json", method = "get")]
     async fn jwks(&self, state: Data<&AppState>) -> JwksAnswer {
         let jwks = state.registry.keys().jwks();

@@ -1,9 +1,7 @@
 use std::{fs, io::Write, path::Path};
 
 use anyhow::{Context, bail};
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
@@ -12,9 +10,13 @@ use crate::{
     error::{Error, Result},
 };
 
-use super::MAX_TOKEN_LEN;
+use super::{
+    MAX_TOKEN_LEN, cert,
+    private_key::{PrivateKey, libtrust_kid},
+};
 
-/// One signing key: its id, its algorithm, and what it signs and verifies with.
+/// One key of the ring: its id, its algorithm, and what it signs and
+/// verifies with.
 pub struct Key {
     pub kid: String,
     pub alg: Algorithm,
@@ -22,6 +24,10 @@ pub struct Key {
     decoding: DecodingKey,
     /// The public JWK, for asymmetric keys only.
     pub jwk: Option<serde_json::Value>,
+    /// DER SubjectPublicKeyInfo, for asymmetric keys only.
+    spki_der: Option<Vec<u8>>,
+    /// The configured certificate chain (standard base64 DER, leaf first).
+    cert_chain: Option<Vec<String>>,
 }
 
 impl std::fmt::Debug for Key {
@@ -34,10 +40,16 @@ impl std::fmt::Debug for Key {
 }
 
 impl Key {
-    /// An HMAC key from a raw UTF-8 secret.
+    /// An HMAC key from a raw UTF-8 secret of at least 32 bytes.
     pub fn from_secret(alg: Algorithm, secret: &str, kid: Option<String>) -> anyhow::Result<Self> {
+        if !is_hmac(alg) {
+            bail!("a secret needs alg HS256, HS384 or HS512, not {alg:?}");
+        }
         if secret.len() < 32 {
-            bail!("a secret must be at least 32 bytes");
+            bail!(
+                "a secret must be at least 32 bytes, this one has {}",
+                secret.len()
+            );
         }
         let kid = kid.unwrap_or_else(|| {
             let digest = Sha256::digest(format!("tokend-kid:{secret}"));
@@ -49,50 +61,76 @@ impl Key {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             jwk: None,
+            spki_der: None,
+            cert_chain: None,
         })
     }
 
-    /// An asymmetric key from a PKCS#8 PEM private key.
+    /// An asymmetric key from a PEM private key (PKCS#8, SEC1 or PKCS#1);
+    /// its algorithm follows from its type.
     pub fn from_pem(pem: &str, kid: Option<String>) -> anyhow::Result<Self> {
-        let secret = p256::SecretKey::from_pkcs8_pem(pem)
-            .context("not a PKCS#8 P-256 (ES256) private key")?;
-        Self::from_p256(&secret, kid)
+        Self::from_private(&PrivateKey::from_pem(pem)?, kid)
     }
 
-    fn from_p256(secret: &p256::SecretKey, kid: Option<String>) -> anyhow::Result<Self> {
-        let public = secret.public_key();
-        let spki = public.to_public_key_der().context("encode public key")?;
-        let point = p256::EncodedPoint::from(public);
-        let (Some(x), Some(y)) = (point.x(), point.y()) else {
-            bail!("the public key is the identity point");
-        };
-        let kid = kid.unwrap_or_else(|| libtrust_kid(spki.as_bytes()));
-        let jwk = serde_json::json!({
-            "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
-            "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
-        });
-        let pkcs8 = secret.to_pkcs8_der().context("encode private key")?;
+    /// An asymmetric key; without `kid`, the libtrust fingerprint of its
+    /// public key.
+    pub fn from_private(private: &PrivateKey, kid: Option<String>) -> anyhow::Result<Self> {
+        let spki_der = private.spki_der()?;
+        let kid = kid.unwrap_or_else(|| libtrust_kid(&spki_der));
+        let alg = private.alg();
+        let mut jwk = private.public_jwk()?;
+        jwk.insert("kid".into(), kid.clone().into());
+        jwk.insert("alg".into(), alg_name(alg).into());
+        jwk.insert("use".into(), "sig".into());
+        let (encoding, decoding) = private.jwt_keys()?;
         Ok(Key {
-            alg: Algorithm::ES256,
-            encoding: EncodingKey::from_ec_der(pkcs8.as_bytes()),
-            decoding: DecodingKey::from_ec_der(point.as_bytes()),
-            jwk: Some(jwk),
             kid,
+            alg,
+            encoding,
+            decoding,
+            jwk: Some(serde_json::Value::Object(jwk)),
+            spki_der: Some(spki_der),
+            cert_chain: None,
         })
+    }
+
+    /// Attaches a PEM certificate chain (leaf first) whose leaf must be for
+    /// this key; the JWK then carries it as `x5c`.
+    pub fn with_cert_chain(mut self, pem: &str) -> anyhow::Result<Self> {
+        let Some(spki) = &self.spki_der else {
+            bail!("a secret cannot have a certificate");
+        };
+        let chain = cert::read_chain(pem, spki)?;
+        if let Some(serde_json::Value::Object(jwk)) = &mut self.jwk {
+            jwk.insert("x5c".into(), chain.clone().into());
+        }
+        self.cert_chain = Some(chain);
+        Ok(self)
+    }
+
+    /// True for HS* keys, which verify with the same secret they sign with.
+    pub fn is_symmetric(&self) -> bool {
+        is_hmac(self.alg)
+    }
+
+    /// The configured certificate chain: standard base64 DER, leaf first.
+    pub fn cert_chain(&self) -> Option<&[String]> {
+        self.cert_chain.as_deref()
     }
 }
 
-/// The libtrust fingerprint the Docker distribution registry uses as `kid`:
-/// base32 of the first 240 bits of SHA-256(DER SubjectPublicKeyInfo), in
-/// 12 groups of 4 characters joined by colons.
-pub fn libtrust_kid(spki_der: &[u8]) -> String {
-    let digest = Sha256::digest(spki_der);
-    let b32 = data_encoding::BASE32_NOPAD.encode(&digest[..30]);
-    b32.as_bytes()
-        .chunks(4)
-        .map(|c| std::str::from_utf8(c).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(":")
+/// The JOSE name of a supported algorithm (`ES256`, `EdDSA`, …).
+pub fn alg_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::ES256 => "ES256",
+        Algorithm::ES384 => "ES384",
+        Algorithm::RS256 => "RS256",
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::HS256 => "HS256",
+        Algorithm::HS384 => "HS384",
+        Algorithm::HS512 => "HS512",
+        _ => "unsupported",
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -109,26 +147,57 @@ pub struct KeyRing {
     issuer: Option<String>,
 }
 
+/// Whether building a ring may create `<data_dir>/signing-key.pem`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generate {
+    /// Create it when no key is configured and the file is missing (serving).
+    IfMissing,
+    /// Never write anything (inspecting); no key at all is then an error.
+    Never,
+}
+
 impl KeyRing {
-    /// Builds the ring from the settings, generating and keeping an ES256 key
-    /// in `data_dir` when none is configured.
+    /// Builds the ring from the settings, generating and keeping a key of
+    /// `algorithm` in `data_dir` when none is configured.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let alg: Algorithm = config
-            .algorithm
-            .parse()
-            .map_err(|_| anyhow::anyhow!("algorithm: unknown `{}`", config.algorithm))?;
-        let mut keys = Vec::new();
+        Self::load(config, Generate::IfMissing)
+    }
+
+    /// Builds the ring from the settings. Every error names the setting at
+    /// fault (`keys[1]: …`, `secret: …`, `signing_kid: …`).
+    pub fn load(config: &Config, generate: Generate) -> anyhow::Result<Self> {
+        let alg = super::parse_algorithm(&config.algorithm).with_context(|| {
+            format!(
+                "algorithm: `{}` is not one of {}",
+                config.algorithm,
+                super::SUPPORTED_ALGORITHMS.join(", ")
+            )
+        })?;
+        let mut keys: Vec<Key> = Vec::new();
         for (i, entry) in config.keys.iter().enumerate() {
-            keys.push(load_key(entry, alg).with_context(|| format!("keys[{i}]"))?);
-        }
-        if keys.is_empty() {
-            match &config.secret {
-                Some(secret) if is_hmac(alg) => {
-                    keys.push(Key::from_secret(alg, secret.expose(), None).context("secret")?)
-                }
-                _ if is_hmac(alg) => bail!("secret: required with algorithm {}", config.algorithm),
-                _ => keys.push(generated_key(&config.data_dir)?),
+            let key = load_key(entry, alg).with_context(|| format!("keys[{i}]"))?;
+            if let Some(j) = keys.iter().position(|k| k.kid == key.kid) {
+                bail!(
+                    "keys[{i}]: kid `{}` is already the kid of keys[{j}]",
+                    key.kid
+                );
             }
+            keys.push(key);
+        }
+        match (&config.secret, keys.is_empty()) {
+            (Some(_), false) => {
+                bail!(
+                    "secret: give either `secret` or `keys`, not both (a secret can be a [[keys]] entry)"
+                )
+            }
+            (Some(secret), true) => {
+                keys.push(Key::from_secret(alg, secret.expose(), None).context("secret")?)
+            }
+            (None, true) if is_hmac(alg) => {
+                bail!("secret: required with algorithm {}", config.algorithm)
+            }
+            (None, true) => keys.push(generated_key(&config.data_dir, alg, generate)?),
+            (None, false) => {}
         }
         let signer = match &config.signing_kid {
             None => 0,
@@ -140,6 +209,7 @@ impl KeyRing {
         Ok(Self::new(keys, signer, config))
     }
 
+    /// A ring of `keys` (at least one) where `keys[signer]` signs.
     pub fn new(keys: Vec<Key>, signer: usize, config: &Config) -> Self {
         let mut header = Header::new(keys[signer].alg);
         header.kid = Some(keys[signer].kid.clone());
@@ -160,20 +230,40 @@ impl KeyRing {
         &self.keys[self.signer]
     }
 
+    /// The signing key's certificate chain (standard base64 DER, leaf
+    /// first), when one is configured: what an `x5c` header carries.
+    pub fn signing_cert_chain(&self) -> Option<Vec<String>> {
+        self.signing_key().cert_chain().map(<[String]>::to_vec)
+    }
+
     /// Signs claims with the signing key; the header carries its `kid`.
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String> {
-        jsonwebtoken::encode(&self.header, claims, &self.signing_key().encoding)
+        self.sign_with_header(&self.header, claims)
+    }
+
+    /// Like [`sign`](Self::sign), and the header also carries the signing
+    /// key's certificate chain as `x5c` when one is configured.
+    pub fn sign_with_x5c<T: Serialize>(&self, claims: &T) -> Result<String> {
+        let mut header = self.header.clone();
+        header.x5c = self.signing_cert_chain();
+        self.sign_with_header(&header, claims)
+    }
+
+    fn sign_with_header<T: Serialize>(&self, header: &Header, claims: &T) -> Result<String> {
+        jsonwebtoken::encode(header, claims, &self.signing_key().encoding)
             .context("sign token")
             .map_err(Error::from)
     }
 
     /// Verifies a token: length → header → key by `kid` → the key's own
     /// algorithm must be the header's → signature → `exp`/`nbf`/`iss`/`aud`.
-    /// `audience` is what `aud` must be (`None`: no `aud` accepted).
+    /// `audience` is what `aud` must be; with `None`, a token that has an
+    /// `aud` is refused.
     pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Result<T> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::TokenNotValid);
         }
+        // `alg: none` and algorithms jsonwebtoken does not know fail here.
         let header = jsonwebtoken::decode_header(token).map_err(|_| Error::TokenNotValid)?;
         let kid = header.kid.as_deref().ok_or(Error::TokenNotValid)?;
         let key = self
@@ -181,6 +271,8 @@ impl KeyRing {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(Error::TokenNotValid)?;
+        // The key decides the algorithm, never the token: this stops an HS256
+        // token "signed" with an RS/ES public key (key confusion).
         if key.alg != header.alg {
             return Err(Error::TokenNotValid);
         }
@@ -188,12 +280,10 @@ impl KeyRing {
         validation.required_spec_claims.clear();
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
-        match audience {
-            Some(aud) => {
-                validation.set_audience(&[aud]);
-                validation.set_required_spec_claims(&["aud"]);
-            }
-            None => validation.validate_aud = false,
+        validation.validate_aud = true;
+        if let Some(aud) = audience {
+            validation.set_audience(&[aud]);
+            validation.required_spec_claims.insert("aud".into());
         }
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
@@ -204,7 +294,7 @@ impl KeyRing {
         Ok(data.claims)
     }
 
-    /// The public keys, as an RFC 7517 JWK set.
+    /// The public keys, as an RFC 7517 JWK set (no secrets, no private parts).
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self.keys.iter().filter_map(|k| k.jwk.clone()).collect();
         serde_json::json!({ "keys": keys })
@@ -215,42 +305,86 @@ fn is_hmac(alg: Algorithm) -> bool {
     matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
+/// One `[[keys]]` entry. A PEM key's algorithm is its type's; `alg`, when
+/// given, must agree. A secret's algorithm is `alg`, else `algorithm` when
+/// that is an HS* one, else HS256.
 fn load_key(entry: &KeyConfig, default_alg: Algorithm) -> anyhow::Result<Key> {
     let alg = match &entry.alg {
-        Some(a) => a
-            .parse()
-            .map_err(|_| anyhow::anyhow!("alg: unknown `{a}`"))?,
-        None => default_alg,
+        Some(name) => Some(super::parse_algorithm(name).with_context(|| {
+            format!(
+                "alg: `{name}` is not one of {}",
+                super::SUPPORTED_ALGORITHMS.join(", ")
+            )
+        })?),
+        None => None,
     };
-    match (&entry.path, &entry.secret) {
+    let key = match (&entry.path, &entry.secret) {
         (Some(path), None) => {
             let pem = fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            Key::from_pem(&pem, entry.kid.clone()).with_context(|| path.display().to_string())
+            let key = Key::from_pem(&pem, entry.kid.clone())
+                .with_context(|| path.display().to_string())?;
+            if let Some(alg) = alg.filter(|a| *a != key.alg) {
+                bail!(
+                    "alg: {} does not fit {}, a key for {}",
+                    alg_name(alg),
+                    path.display(),
+                    alg_name(key.alg)
+                );
+            }
+            key
         }
-        (None, Some(secret)) if is_hmac(alg) => {
-            Key::from_secret(alg, secret.expose(), entry.kid.clone())
+        (None, Some(secret)) => {
+            let alg = alg.unwrap_or(if is_hmac(default_alg) {
+                default_alg
+            } else {
+                Algorithm::HS256
+            });
+            Key::from_secret(alg, secret.expose(), entry.kid.clone())?
         }
-        (None, Some(_)) => bail!("a secret needs alg HS256, HS384 or HS512"),
-        _ => bail!("give exactly one of path or secret"),
+        _ => bail!("give exactly one of `path` or `secret`"),
+    };
+    match &entry.cert {
+        Some(path) => {
+            let pem = fs::read_to_string(path)
+                .with_context(|| format!("cert: cannot read {}", path.display()))?;
+            key.with_cert_chain(&pem)
+                .with_context(|| format!("cert: {}", path.display()))
+        }
+        None => Ok(key),
     }
 }
 
-/// The key kept at `<data_dir>/signing-key.pem`, created (mode 0600) if missing.
-fn generated_key(data_dir: &Path) -> anyhow::Result<Key> {
+/// The key kept at `<data_dir>/signing-key.pem`, created (mode 0600) with
+/// algorithm `alg` if missing and allowed.
+fn generated_key(data_dir: &Path, alg: Algorithm, generate: Generate) -> anyhow::Result<Key> {
     let path = data_dir.join("signing-key.pem");
     if path.exists() {
         let pem =
             fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        return Key::from_pem(&pem, None).with_context(|| path.display().to_string());
+        let key = Key::from_pem(&pem, None).with_context(|| path.display().to_string())?;
+        if key.alg != alg {
+            bail!(
+                "algorithm: {} was asked for, but {} holds a key for {} (remove the file to generate a new key, or configure `keys`)",
+                alg_name(alg),
+                path.display(),
+                alg_name(key.alg)
+            );
+        }
+        return Ok(key);
     }
-    let secret = p256::SecretKey::random(&mut rand::rngs::OsRng);
-    let pem = secret
-        .to_pkcs8_pem(LineEnding::LF)
-        .context("encode generated key")?;
-    write_private(&path, pem.as_bytes())?;
-    tracing::info!(path = %path.display(), "generated an ES256 signing key");
-    Key::from_p256(&secret, None)
+    if generate == Generate::Never {
+        bail!(
+            "keys: none configured, and {} does not exist yet (tokend generates it on its first start)",
+            path.display()
+        );
+    }
+    let private = PrivateKey::generate(alg, super::private_key::MIN_RSA_BITS)
+        .context("generate a signing key")?;
+    let pem = private.to_pkcs8_pem()?;
+    write_private(&path, pem.expose().as_bytes())?;
+    tracing::info!(path = %path.display(), alg = alg_name(alg), "generated a signing key");
+    Key::from_private(&private, None)
 }
 
 /// Writes a file only its owner can read, failing if it already exists.
@@ -272,15 +406,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn libtrust_kid_has_twelve_groups_of_four() {
-        let kid = libtrust_kid(b"any bytes");
-        let groups: Vec<_> = kid.split(':').collect();
-        assert_eq!(groups.len(), 12);
-        assert!(groups.iter().all(|g| g.len() == 4));
+    fn hmac_keys_refuse_short_secrets() {
+        assert!(Key::from_secret(Algorithm::HS256, "short", None).is_err());
     }
 
     #[test]
-    fn hmac_keys_refuse_short_secrets() {
-        assert!(Key::from_secret(Algorithm::HS256, "short", None).is_err());
+    fn secrets_need_an_hmac_algorithm() {
+        let secret = "a-secret-of-more-than-thirty-two-bytes";
+        assert!(Key::from_secret(Algorithm::ES256, secret, None).is_err());
     }
 }

@@ -1,14 +1,30 @@
 //! JWTs: the claims tokend puts in them, the key ring that signs and verifies
-//! them, and the JWKS that publishes the public keys.
+//! them, the JWKS that publishes the public keys, and the private keys and
+//! certificates behind them.
 
+pub mod cert;
 mod claims;
 mod keys;
+mod private_key;
 
 pub use claims::{Claims, TokenType};
-pub use keys::{Key, KeyRing, libtrust_kid};
+pub use jsonwebtoken::Algorithm;
+pub use keys::{Generate, Key, KeyRing, alg_name, write_private};
+pub use private_key::{MIN_RSA_BITS, PrivateKey, libtrust_kid, pem_blocks};
 
-/// Algorithms a key ring may hold.
-pub const SUPPORTED_ALGORITHMS: &[&str] = &["ES256", "HS256", "HS384", "HS512"];
+/// Algorithms a key ring may hold, by their JOSE names.
+pub const SUPPORTED_ALGORITHMS: &[&str] = &[
+    "ES256", "ES384", "RS256", "EdDSA", "HS256", "HS384", "HS512",
+];
+
+/// A supported algorithm by its JOSE name; `None` for anything else.
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    if SUPPORTED_ALGORITHMS.contains(&name) {
+        name.parse().ok()
+    } else {
+        None
+    }
+}
 
 /// Longest token string the verifier will look at.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;

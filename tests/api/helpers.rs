@@ -120,6 +120,25 @@ impl TestApp {
         }
     }
 
+    /// Stops the server and starts a new one on the same database and data
+    /// folder, with the settings changed by `configure` (a restart, e.g.
+    /// with another key ring).
+    pub async fn restart_with(mut self, configure: impl FnOnce(&mut Config)) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        let mut config = (*self.state.config).clone();
+        configure(&mut config);
+        let pg_database = self.pg_database.take();
+        let data_dir =
+            std::mem::replace(&mut self.data_dir, tempfile::tempdir().expect("temp dir"));
+        drop(self);
+        Self::start(config, data_dir, pg_database, &[]).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -3,8 +3,10 @@
 
 mod helpers;
 
+mod cli_keys;
 mod container;
 mod errors;
+mod keys;
 mod openapi;
 mod startup;
 mod token;
