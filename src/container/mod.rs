@@ -219,7 +219,8 @@ impl TokenServer {
             jti: new.jti,
             access: access.clone(),
         };
-        let token = self.registry.keys().sign(&claims)?;
+        // Registry 3.x also accepts the certificate chain in the header.
+        let token = self.registry.keys().sign_with_x5c(&claims)?;
         tracing::debug!(
             sub = %claims.sub,
             service,
