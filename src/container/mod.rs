@@ -109,6 +109,12 @@ impl TokenServer {
         config.validate_registry()?;
         let rules = Rules::compile(&config.registry.rules)
             .map_err(|e| anyhow::anyhow!("registry.rules: {e}"))?;
+        if registry.keys().signing_key().is_symmetric() {
+            tracing::warn!(
+                "the signing key is a secret: a container registry cannot verify \
+                 the tokens of /token (it needs an ES256 or RS256 key and its certificate)"
+            );
+        }
         Ok(TokenServer {
             registry,
             rules: Arc::new(rules),
