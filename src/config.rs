@@ -61,6 +61,13 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long in-flight requests may run on shutdown.
     pub shutdown_grace: Dur,
+    /// The container registry `service` names `/token` answers for.
+    #[serde(deserialize_with = "list_or_comma_separated")]
+    pub registry_service: Vec<String>,
+    /// Lifetime of container registry tokens; at least 60 seconds.
+    pub registry_token_lifetime: Dur,
+    /// The container registry's access rules.
+    pub registry: RegistryConfig,
 }
 
 impl Default for Config {
@@ -95,8 +102,53 @@ impl Default for Config {
             database_timeout: Dur(Duration::from_secs(5)),
             database_max_connections: 16,
             shutdown_grace: Dur(Duration::from_secs(10)),
+            registry_service: vec!["tokend".into()],
+            registry_token_lifetime: Dur(Duration::from_secs(5 * 60)),
+            registry: RegistryConfig::default(),
         }
     }
+}
+
+/// The `[registry]` table.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Ordered access rules; the first that matches an account and a
+    /// resource decides. Setting them replaces the default list.
+    pub rules: Vec<RegistryRule>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            rules: vec![RegistryRule {
+                account: "*".into(),
+                resource_type: "repository".into(),
+                repository: "${account}/*".into(),
+                actions: ["pull", "push", "delete"].map(String::from).to_vec(),
+            }],
+        }
+    }
+}
+
+/// One `[[registry.rules]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryRule {
+    /// A username, `*` for any authenticated user, `""` for anonymous callers.
+    pub account: String,
+    /// The resource type the rule is about: `repository` unless told.
+    #[serde(rename = "type", default = "repository_type")]
+    pub resource_type: String,
+    /// A glob over resource names (`*` any run of characters, `?` one);
+    /// `${account}` stands for the caller's username.
+    pub repository: String,
+    /// Actions granted (`pull`, `push`, `delete`, …), or `*` for every action.
+    pub actions: Vec<String>,
+}
+
+fn repository_type() -> String {
+    "repository".into()
 }
 
 /// A configured signing key: a PEM file or a raw secret.
@@ -202,6 +254,24 @@ impl Config {
         }
         crate::registry::pipeline::Pipeline::check_names(&self.registration_pipeline)
             .map_err(|e| ConfigError(format!("registration_pipeline: {e}")))?;
+        self.validate_registry()?;
+        Ok(())
+    }
+
+    /// The container registry settings: services, token lifetime, rules.
+    pub fn validate_registry(&self) -> Result<(), ConfigError> {
+        if self.registry_service.is_empty() {
+            return Err(ConfigError(
+                "registry_service: name at least one service".into(),
+            ));
+        }
+        if self.registry_token_lifetime.0 < Duration::from_secs(60) {
+            return Err(ConfigError(
+                "registry_token_lifetime: must be at least 60s (the token spec's minimum)".into(),
+            ));
+        }
+        crate::container::Rules::compile(&self.registry.rules)
+            .map_err(|e| ConfigError(format!("registry.rules: {e}")))?;
         Ok(())
     }
 
@@ -403,6 +473,63 @@ mod tests {
         let l: Lifetime = serde_json::from_str("\"1d\"").unwrap();
         assert_eq!(l, Lifetime::secs(86400));
         assert!(serde_json::from_str::<Lifetime>("\"0s\"").is_err());
+    }
+
+    fn from_toml(text: &str) -> Result<Config, String> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| describe(&e))
+    }
+
+    #[test]
+    fn registry_rules_from_the_file_replace_the_default_list() {
+        let c = from_toml(
+            r#"
+            [[registry.rules]]
+            account = ""
+            repository = "public/*"
+            actions = ["pull"]
+
+            [[registry.rules]]
+            account = "*"
+            type = "registry"
+            repository = "catalog"
+            actions = ["*"]
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.registry.rules.len(), 2);
+        assert_eq!(c.registry.rules[0].resource_type, "repository");
+        assert_eq!(c.registry.rules[1].resource_type, "registry");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn registry_service_takes_a_list_or_comma_separated_names() {
+        let c = from_toml(r#"registry_service = "one, two""#).unwrap();
+        assert_eq!(c.registry_service, ["one", "two"]);
+        let c = from_toml(r#"registry_service = ["three"]"#).unwrap();
+        assert_eq!(c.registry_service, ["three"]);
+    }
+
+    #[test]
+    fn registry_settings_are_checked() {
+        let short = from_toml(r#"registry_token_lifetime = "59s""#).unwrap();
+        assert!(short.validate().is_err());
+        let none = from_toml(r#"registry_service = """#).unwrap();
+        assert!(none.validate().is_err());
+        let bad_rule = from_toml(
+            r#"
+            [[registry.rules]]
+            account = "*"
+            repository = "${user}/*"
+            actions = ["pull"]
+            "#,
+        )
+        .unwrap();
+        let err = bad_rule.validate().unwrap_err().to_string();
+        assert!(err.contains("registry.rules"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod container;
 pub mod db;
 pub mod error;
 pub mod jwt;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: db::Db,
     pub registry: registry::Registry,
+    /// The container registry token server behind `/token`.
+    pub container: container::TokenServer,
     pub users: users::Users,
     pub accounts: accounts::Accounts,
     pub api_tokens: api_tokens::ApiTokens,
@@ -73,6 +76,7 @@ impl AppState {
             registry::TokenSettings::from_config(&config),
             pipeline,
         );
+        let container = container::TokenServer::new(&config, registry.clone())?;
         let api_tokens = api_tokens::ApiTokens::new(db.clone());
         // API tokens first: their shape check is the cheaper one.
         let validators = auth::ValidatorChain::new(vec![
@@ -92,6 +96,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             registry,
+            container,
             users,
             accounts,
             api_tokens,

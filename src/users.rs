@@ -54,16 +54,29 @@ impl Users {
         &self.throttle
     }
 
-    /// A login: refused with 429 while the username or the address is
-    /// throttled; a failure counts against both.
+    /// A login with a password: refused with 429 while the username or the
+    /// address is throttled; a failure counts against both.
     pub async fn login(
         &self,
         username: &str,
         password: Secret,
         address: &str,
     ) -> Result<users::Model> {
+        self.throttled(username, address, self.authenticate(username, password))
+            .await
+    }
+
+    /// Runs a login `attempt` under the throttle: refused with 429 while the
+    /// username or the address is throttled; a `NoActiveAccount` failure
+    /// counts against both, a success clears the username's failures.
+    pub async fn throttled(
+        &self,
+        username: &str,
+        address: &str,
+        attempt: impl Future<Output = Result<users::Model>>,
+    ) -> Result<users::Model> {
         let failures = self.throttle.check(username, address).await?;
-        match self.authenticate(username, password).await {
+        match attempt.await {
             Ok(user) => {
                 if failures > 0 {
                     self.throttle.succeeded(username).await?;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod admin;
 pub mod api_token;
+pub mod container;
 pub mod error;
 pub mod meta;
 pub mod oauth;
@@ -35,6 +36,10 @@ pub enum ApiTags {
     OAuth,
     /// Liveness, readiness and public keys.
     Meta,
+    /// The token server of the Docker registry token authentication spec,
+    /// for container registries that delegate authentication to tokend.
+    #[oai(rename = "Container registry")]
+    ContainerRegistry,
 }
 
 type Apis = (
@@ -45,6 +50,7 @@ type Apis = (
     admin::AdminApi,
     oauth::OAuthApi,
     meta::MetaApi,
+    container::ContainerApi,
 );
 
 /// The OpenAPI service: every documented route.
@@ -58,6 +64,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             admin::AdminApi,
             oauth::OAuthApi,
             meta::MetaApi,
+            container::ContainerApi,
         ),
         "tokend",
         env!("CARGO_PKG_VERSION"),

@@ -107,8 +107,9 @@ impl Registry {
     /// Issues a refresh/access pair to an authenticated user.
     pub async fn obtain(&self, user: &users::Model, client: ClientInfo) -> Result<Pair> {
         let now = Utc::now();
-        let (refresh, refresh_new) = self.mint(user, TokenType::Refresh, now)?;
-        let (access, access_new) = self.mint(user, TokenType::Access, now)?;
+        let audience = self.settings.audience.as_deref();
+        let (refresh, refresh_new) = self.mint(user, TokenType::Refresh, now, audience)?;
+        let (access, access_new) = self.mint(user, TokenType::Access, now, audience)?;
         let txn = self.db.write.begin().await?;
         let ctx = RegistrationContext {
             tokens: vec![refresh_new, access_new],
@@ -124,12 +125,68 @@ impl Registry {
         Ok(Pair { access, refresh })
     }
 
+    /// Issues a token that `sign` makes (the container registry's) to `user`
+    /// (`None`: an anonymous caller). With `offline_audience` and a user, a
+    /// refresh token bound to that audience comes first and is its parent.
+    /// `sign` gets the issue time and returns its token and registry row.
+    pub async fn issue<T>(
+        &self,
+        user: Option<&users::Model>,
+        offline_audience: Option<&str>,
+        client: ClientInfo,
+        sign: impl FnOnce(DateTime<Utc>) -> Result<(T, NewToken)>,
+    ) -> Result<(T, Option<SignedToken>)> {
+        let now = Utc::now();
+        let mut issue = Vec::with_capacity(2);
+        let mut refresh = None;
+        if let (Some(user), Some(audience)) = (user, offline_audience) {
+            let (signed, new) = self.mint(user, TokenType::Refresh, now, Some(audience))?;
+            refresh = Some(signed);
+            issue.push(new);
+        }
+        let (token, new) = sign(now)?;
+        issue.push(new);
+        let txn = self.db.write.begin().await?;
+        let ctx = RegistrationContext {
+            tokens: issue,
+            parent: None,
+            user_id: user.map(|u| u.id),
+            device_id: None,
+            client,
+            now,
+            rows: Vec::new(),
+        };
+        self.pipeline.run(ctx, &txn).await?;
+        txn.commit().await?;
+        Ok((token, refresh))
+    }
+
     /// Trades a refresh token for a new access token (and, with rotation, a
     /// new refresh token). A used-up refresh token presented again is theft:
     /// its whole tree is expired, unless it comes within the reuse grace.
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
-        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
-        if claims.token_type != TokenType::Refresh {
+        let audience = self.settings.audience.as_deref();
+        let (access, refresh) = self
+            .refresh_with(token, audience, client, |user, now| {
+                self.mint(user, TokenType::Access, now, audience)
+            })
+            .await?;
+        Ok(Issued { access, refresh })
+    }
+
+    /// The refresh rules of [`Registry::refresh`] for a refresh token bound
+    /// to `audience` (and accepted for that audience only), issuing the token
+    /// `sign` makes for the token's user at the refresh time. A rotated
+    /// refresh token keeps the audience.
+    pub async fn refresh_with<T>(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+        client: ClientInfo,
+        sign: impl FnOnce(&users::Model, DateTime<Utc>) -> Result<(T, NewToken)>,
+    ) -> Result<(T, Option<SignedToken>)> {
+        let claims: Claims = self.keys.verify(token, audience)?;
+        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
             return Err(Error::TokenNotValid);
         }
         let now = Utc::now();
@@ -157,11 +214,11 @@ impl Registry {
                 self.on_reuse(txn, &row, now).await?;
                 return Err(Error::TokenNotValid);
             }
-            let (signed, new) = self.mint(&user, TokenType::Refresh, now)?;
+            let (signed, new) = self.mint(&user, TokenType::Refresh, now, audience)?;
             refresh = Some(signed);
             issue.push(new);
         }
-        let (access, new) = self.mint(&user, TokenType::Access, now)?;
+        let (issued, new) = sign(&user, now)?;
         issue.push(new);
         if self.settings.expire_on_refresh {
             tokens::Entity::update_many()
@@ -183,7 +240,7 @@ impl Registry {
         };
         self.pipeline.run(ctx, &txn).await?;
         txn.commit().await?;
-        Ok(Issued { access, refresh })
+        Ok((issued, refresh))
     }
 
     /// A used-up refresh token came back: outside the grace period, expire
@@ -215,7 +272,10 @@ impl Registry {
     /// (same type and user, active) and the user (exists, active).
     pub async fn check(&self, token: &str, expected: Option<TokenType>) -> Result<Checked> {
         let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
-        if expected.is_some_and(|t| t != claims.token_type) {
+        // A refresh token bound to a container registry service is for its
+        // refresh grant only.
+        if expected.is_some_and(|t| t != claims.token_type) || claims.aud != self.settings.audience
+        {
             return Err(Error::TokenNotValid);
         }
         let (row, user) = find_by_jti(&self.db.read, claims.jti).await?;
@@ -351,27 +411,20 @@ impl Registry {
         Ok(archived)
     }
 
-    /// Signs a token of `kind` for `user` and describes its registry row.
+    /// Signs a token of `kind` with `audience` for `user` and describes its
+    /// registry row.
     fn mint(
         &self,
         user: &users::Model,
         kind: TokenType,
         now: DateTime<Utc>,
+        audience: Option<&str>,
     ) -> Result<(SignedToken, NewToken)> {
         let lifetime = match kind {
             TokenType::Refresh => self.settings.refresh_lifetime,
             _ => self.settings.access_lifetime,
         };
-        let new = NewToken {
-            id: Uuid::now_v7(),
-            jti: Uuid::new_v4(),
-            token_type: kind,
-            issued_at: now,
-            expires_at: lifetime
-                .0
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .and_then(|d| now.checked_add_signed(d)),
-        };
+        let new = NewToken::new(kind, now, lifetime.0);
         let claims = Claims {
             token_type: kind,
             jti: new.jti,
@@ -381,7 +434,7 @@ impl Registry {
             user_id: user.id,
             username: user.username.clone(),
             iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone(),
+            aud: audience.map(str::to_owned),
         };
         let token = self.keys.sign(&claims)?;
         let signed = SignedToken {

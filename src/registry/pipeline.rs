@@ -29,6 +29,22 @@ pub struct NewToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+impl NewToken {
+    /// A fresh id and jti for a token of `kind` issued `now` that lives
+    /// `lifetime` (`None`: no expiry).
+    pub fn new(kind: TokenType, now: DateTime<Utc>, lifetime: Option<std::time::Duration>) -> Self {
+        NewToken {
+            id: Uuid::now_v7(),
+            jti: Uuid::new_v4(),
+            token_type: kind,
+            issued_at: now,
+            expires_at: lifetime
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .and_then(|d| now.checked_add_signed(d)),
+        }
+    }
+}
+
 /// What the steps share: the tokens being issued, the token they come from,
 /// and the rows that will be written when every step has run.
 #[derive(Debug)]

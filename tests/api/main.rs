@@ -8,6 +8,7 @@ mod api_tokens;
 mod archive;
 mod cli;
 mod cli_keys;
+mod container;
 mod errors;
 mod keys;
 mod login;

@@ -37,6 +37,7 @@ async fn served_spec_lists_routes_but_not_itself_and_has_no_servers() {
         "/health",
         "/ready",
         "/.well-known/jwks.json",
+        "/token",
     ] {
         assert!(paths.contains_key(route), "{route} missing from the spec");
     }
