@@ -9,7 +9,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use entity::{tokens, users};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    Statement, TransactionTrait,
     sea_query::{Condition, Expr},
 };
 use uuid::Uuid;
@@ -133,7 +134,11 @@ impl Registry {
         }
         let now = Utc::now();
         let txn = self.db.write.begin().await?;
-        let (row, user) = find_by_jti(&txn, claims.jti).await?;
+        let (mut row, mut user) = find_by_jti(&txn, claims.jti).await?;
+        if lock_tree(&txn, row.root_id).await? {
+            // Read again: a tree expiry may have committed while we waited.
+            (row, user) = find_by_jti(&txn, claims.jti).await?;
+        }
         if row.rotated_at.is_some() {
             self.on_reuse(txn, &row, now).await?;
             return Err(Error::TokenNotValid);
@@ -232,12 +237,14 @@ impl Registry {
     /// Expires one registry row, or its whole tree.
     pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
         let now = Utc::now();
-        let which = if affect_tree {
-            tokens::Column::RootId.eq(row.root_id)
-        } else {
-            tokens::Column::Id.eq(row.id)
-        };
-        expire_where(&self.db.write, which, now).await
+        if !affect_tree {
+            return expire_where(&self.db.write, tokens::Column::Id.eq(row.id), now).await;
+        }
+        let txn = self.db.write.begin().await?;
+        lock_tree(&txn, row.root_id).await?;
+        let expired = expire_where(&txn, tokens::Column::RootId.eq(row.root_id), now).await?;
+        txn.commit().await?;
+        Ok(expired)
     }
 
     /// Signs a token of `kind` for `user` and describes its registry row.
@@ -279,6 +286,31 @@ impl Registry {
         };
         Ok((signed, new))
     }
+}
+
+/// Serializes the changes to one tree (a refresh of any of its tokens, its
+/// expiry) until the end of `txn`; returns whether it waited for a lock.
+///
+/// PostgreSQL runs transactions side by side: without the lock, a refresh
+/// that read its token just before a tree expiry committed would add live
+/// tokens to the expired tree (the expiry's UPDATE never sees rows committed
+/// after it started). A transaction-scoped advisory lock keyed by the root
+/// closes that gap. SQLite needs none: its one writer connection runs write
+/// transactions one after another.
+async fn lock_tree(txn: &DatabaseTransaction, root: Uuid) -> Result<bool> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let (high, low) = root.as_u64_pair();
+    // Two trees sharing a key only wait for each other; nothing breaks.
+    let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(true)
 }
 
 /// The registry row of a jti, with its user.
