@@ -5,5 +5,6 @@ mod helpers;
 
 mod errors;
 mod openapi;
+mod races;
 mod startup;
 mod token;

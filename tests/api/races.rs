@@ -1,0 +1,183 @@
+//! Races under 64 concurrent clients, started together at a barrier.
+//! (Archive racing with issue waits for the archive feature.)
+
+use std::sync::Arc;
+
+use entity::tokens;
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
+use tokio::sync::Barrier;
+
+use crate::helpers::{ADMIN_PASSWORD, TestApp};
+
+const CLIENTS: usize = 64;
+
+fn jti(token: &str) -> uuid::Uuid {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1).expect("three parts");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json");
+    claims["jti"].as_str().expect("jti").parse().expect("uuid")
+}
+
+async fn row(app: &TestApp, token: &str) -> tokens::Model {
+    tokens::Entity::find()
+        .filter(tokens::Column::Jti.eq(jti(token)))
+        .one(&app.state.db.read)
+        .await
+        .expect("registry")
+        .expect("token is in the registry")
+}
+
+/// Active tokens of the tree `root`.
+async fn active_in_tree(app: &TestApp, root: uuid::Uuid) -> Vec<tokens::Model> {
+    tokens::Entity::find()
+        .filter(tokens::Column::RootId.eq(root))
+        .filter(tokend::registry::active_at(chrono::Utc::now()))
+        .all(&app.state.db.read)
+        .await
+        .expect("registry")
+}
+
+/// Status and body of a refresh.
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let resp = app.refresh(token).await;
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn rotation_hands_out_exactly_one_successor_per_refresh_token_under_64_clients() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.rotate_refresh_tokens = true).await);
+    let trees = 4;
+    let mut refreshes = Vec::new();
+    for _ in 0..trees {
+        refreshes.push(app.pair("admin", ADMIN_PASSWORD).await.1);
+    }
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let token = refreshes[i % trees].clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                (i % trees, refresh(&app, &token).await.0)
+            })
+        })
+        .collect();
+    let mut winners = vec![0; trees];
+    for task in tasks {
+        let (tree, status) = task.await.expect("task");
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+            "unexpected {status}"
+        );
+        winners[tree] += usize::from(status == StatusCode::OK);
+    }
+
+    assert_eq!(winners, vec![1; trees], "one refresh wins per token");
+    for token in &refreshes {
+        let successors = tokens::Entity::find()
+            .filter(tokens::Column::ParentId.eq(row(&app, token).await.id))
+            .filter(tokens::Column::TokenType.eq("refresh"))
+            .all(&app.state.db.read)
+            .await
+            .expect("registry");
+        assert_eq!(successors.len(), 1, "one successor: {successors:#?}");
+    }
+}
+
+#[tokio::test]
+async fn tree_expiry_racing_refreshes_leaves_no_active_token_in_the_tree() {
+    let app = Arc::new(TestApp::spawn().await);
+    for round in 0..4 {
+        let (_, refresh_token) = app.pair("admin", ADMIN_PASSWORD).await;
+        let root = row(&app, &refresh_token).await.root_id;
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        // The expiry goes in the middle of the crowd of refreshes.
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (app, barrier, token) = (app.clone(), barrier.clone(), refresh_token.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    if i == CLIENTS / 2 {
+                        app.expire(&token, true).await.status()
+                    } else {
+                        refresh(&app, &token).await.0
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            let status = task.await.expect("task");
+            assert!(
+                status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+                "unexpected {status}"
+            );
+        }
+
+        let active = active_in_tree(&app, root).await;
+        assert!(
+            active.is_empty(),
+            "round {round}: {} tokens of an expired tree are active",
+            active.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.create_user("carol", "carol-password", false).await;
+    let (_, refresh_token) = app.pair("carol", "carol-password").await;
+    let carol = row(&app, &refresh_token).await;
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (app, barrier, token) = (app.clone(), barrier.clone(), refresh_token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i == CLIENTS / 2 {
+                    app.state.users.delete("carol").await.expect("delete carol");
+                    None
+                } else {
+                    Some(refresh(&app, &token).await)
+                }
+            })
+        })
+        .collect();
+    let mut handed_out = Vec::new();
+    for task in tasks {
+        let Some((status, body)) = task.await.expect("task") else {
+            continue;
+        };
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+            "unexpected {status}: {body}"
+        );
+        if status == StatusCode::OK {
+            handed_out.push(body["access"].as_str().expect("access").to_owned());
+        }
+    }
+
+    for access in &handed_out {
+        assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        app.refresh(&refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let left = tokens::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(tokens::Column::RootId.eq(carol.root_id))
+                .add(tokens::Column::UserId.eq(carol.user_id)),
+        )
+        .all(&app.state.db.read)
+        .await
+        .expect("registry");
+    assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
+}
