@@ -4,6 +4,7 @@
 mod helpers;
 
 mod errors;
+mod hostile;
 mod openapi;
 mod races;
 mod startup;
