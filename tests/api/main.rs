@@ -4,6 +4,7 @@
 mod helpers;
 
 mod errors;
+mod fuzz;
 mod hostile;
 mod openapi;
 mod races;
