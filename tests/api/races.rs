@@ -181,3 +181,70 @@ async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
         .expect("registry");
     assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
 }
+
+/// A registration step that, once armed, stops the next issue in the middle
+/// of its transaction until the test lets it go.
+#[derive(Default)]
+struct Pause {
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl tokend::registry::pipeline::RegistrationStep for Pause {
+    fn name(&self) -> &'static str {
+        "pause"
+    }
+    async fn run(
+        &self,
+        _ctx: &mut tokend::registry::pipeline::RegistrationContext,
+        _txn: &sea_orm::DatabaseTransaction,
+    ) -> tokend::error::Result<()> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_user_deleted_in_the_middle_of_their_refresh_gets_401_and_no_token() {
+    let pause = Arc::new(Pause::default());
+    let step: Arc<dyn tokend::registry::pipeline::RegistrationStep> = pause.clone();
+    let app = Arc::new(
+        TestApp::spawn_with_steps(|c| c.registration_pipeline.push("pause".into()), &[step]).await,
+    );
+    app.create_user("dave", "dave-password", false).await;
+    let (_, refresh_token) = app.pair("dave", "dave-password").await;
+    pause.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let refreshing = {
+        let (app, token) = (app.clone(), refresh_token.clone());
+        tokio::spawn(async move { refresh(&app, &token).await })
+    };
+    pause.reached.notified().await;
+    let on_postgres = std::env::var("TOKEND_TEST_DATABASE_URL").is_ok();
+    if on_postgres {
+        // The delete commits while the refresh is between its read and its insert.
+        app.state.users.delete("dave").await.expect("delete dave");
+        pause.go.notify_one();
+    } else {
+        // SQLite's one writer: the delete waits for the refresh to commit.
+        pause.go.notify_one();
+        app.state.users.delete("dave").await.expect("delete dave");
+    }
+    let (status, body) = refreshing.await.expect("refresh task");
+
+    assert!(
+        status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+        "unexpected {status}: {body}"
+    );
+    if on_postgres {
+        assert_eq!(body["code"], "token_not_valid", "{body}");
+    }
+    if let Some(access) = body["access"].as_str() {
+        assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
