@@ -50,6 +50,8 @@ port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); 
 admin_password="schemathesis-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 base="http://127.0.0.1:$port"
 
+# Only the settings below: tokend refuses unknown TOKEND_* variables.
+env -u TOKEND_CI_PG_URL \
 TOKEND_BIND="127.0.0.1:$port" \
 TOKEND_DATA_DIR="$work" \
 TOKEND_DATABASE_URL="$database_url" \

@@ -190,21 +190,32 @@ impl Launch {
         self
     }
 
+    /// The binary with this launch's environment and nothing else of
+    /// tokend's: it refuses unknown `TOKEND_*` variables (the test knobs).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokend"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("TOKEND_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.env("NO_COLOR", "1").env_remove("DATABASE_URL");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
     /// Starts the process and waits for its port, not for it to be ready.
     pub async fn spawn(&self, args: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokend"));
+        let mut cmd = self.command();
         cmd.args(args)
             .env("TOKEND_BIND", "127.0.0.1:0")
-            .env("NO_COLOR", "1")
-            .env_remove("DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if !self.env.iter().any(|(k, _)| k == "RUST_LOG") {
             cmd.env("RUST_LOG", "info");
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start tokend");
         let output = Arc::new(Mutex::new(String::new()));
@@ -242,16 +253,11 @@ impl Launch {
 
     /// Runs a one-shot command (`user add …`) with `stdin`; returns its status and output.
     pub fn run(&self, args: &[&str], stdin: &str) -> (ExitStatus, String) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokend"));
+        let mut cmd = self.command();
         cmd.args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DATABASE_URL")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
         let mut child = cmd.spawn().expect("run tokend");
         {
             use std::io::Write;
