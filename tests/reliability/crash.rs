@@ -98,7 +98,8 @@ async fn tokens_survive_sigkill_under_load_and_behave_as_the_registry_says() {
         server = launch.start().await;
         let checked = check(&server, &db, &received).await;
         figures.push(format!(
-            "kill {round} under load after {} ms: {} tokens checked, {} answers lost in flight",
+            "kill {round} under load after {} ms: {} tokens checked, \
+             {} issues committed but never answered (so far)",
             kill_after.as_millis(),
             checked.tokens,
             checked.undelivered
