@@ -9,8 +9,12 @@ use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     DatabaseConnection, SqlxPostgresConnector, SqlxSqliteConnector,
     sqlx::{
+        Connection,
         postgres::{PgConnectOptions, PgPoolOptions},
-        sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+        sqlite::{
+            SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions,
+            SqliteSynchronous,
+        },
     },
 };
 
@@ -77,20 +81,59 @@ async fn connect_sqlite(config: &Config, url: &str, timeout: Duration) -> anyhow
         }
         create_private_file(&path)?;
     }
+    let file = path.clone();
     let write = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(timeout)
+        .after_connect(move |_, _| {
+            let file = file.clone();
+            Box::pin(async move { writable(&file) })
+        })
+        .after_release(|conn, _| Box::pin(still_usable(conn)))
         .connect_with(options.clone())
         .await
         .with_context(|| format!("database_url: cannot open {}", path.display()))?;
     let read = SqlitePoolOptions::new()
         .max_connections(config.database_max_connections)
         .acquire_timeout(timeout)
+        .after_release(|conn, _| Box::pin(still_usable(conn)))
         .connect_lazy_with(options);
     Ok(Db {
         read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
         write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
     })
+}
+
+/// Whether a SQLite connection coming back to the pool may be reused: not
+/// when it is still inside a transaction. That happens when a COMMIT and the
+/// ROLLBACK after it both fail (a read-only or full disk): sqlx would then
+/// run the next "transaction" as a SAVEPOINT inside the dead one, report its
+/// commit as done, and the tokens it registered would never reach the disk.
+/// Closing the connection rolls the dead transaction back.
+async fn still_usable(conn: &mut SqliteConnection) -> Result<bool, sea_orm::sqlx::Error> {
+    // The worker runs commands in order: after the ping, any rollback queued
+    // when the transaction was dropped has run.
+    conn.ping().await?;
+    let usable = !conn.is_in_transaction();
+    if !usable {
+        tracing::warn!("a database connection was left inside a failed transaction; closing it");
+    }
+    Ok(usable)
+}
+
+/// SQLite opens a file it cannot write read-only, silently, and the writer
+/// connection would then refuse every write for good, even once the disk is
+/// writable again. Failing the connection instead makes each write a 503
+/// until a new connection can write.
+fn writable(path: &std::path::Path) -> Result<(), sea_orm::sqlx::Error> {
+    if path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(sea_orm::sqlx::Error::Io)
 }
 
 /// Creates the database file with mode 0600 so that SQLite does not create it

@@ -142,7 +142,12 @@ impl Users {
         }
     }
 
+    /// The user with this name. A name no user can have (a NUL byte, say,
+    /// which PostgreSQL refuses outright) is nobody, without asking the database.
     pub async fn find(&self, username: &str) -> Result<Option<users::Model>> {
+        if validate_username(username).is_err() {
+            return Ok(None);
+        }
         Ok(users::Entity::find()
             .filter(users::Column::Username.eq(username))
             .one(&self.db.read)
@@ -162,6 +167,9 @@ impl Users {
 
     /// Deletes a user; their tokens go with them.
     pub async fn delete(&self, username: &str) -> Result<()> {
+        if validate_username(username).is_err() {
+            return Err(Error::NotFound);
+        }
         let result = users::Entity::delete_many()
             .filter(users::Column::Username.eq(username))
             .exec(&self.db.write)

@@ -16,7 +16,9 @@ pub struct Me {
     pub is_admin: bool,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
-    /// The last successful obtain, when `update_last_login` is on.
+    /// The last successful obtain, when `update_last_login` is on; `null`
+    /// before the first one.
+    #[oai(nullable)]
     pub last_login: Option<DateTime<Utc>>,
     /// What authenticated this call: `jwt` or `api_token`.
     pub auth: String,

@@ -86,12 +86,14 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let max_body = state.config.max_body_size;
+    let allowed = AllowedMethods::from_spec(&spec_json());
     Route::new()
         .nest("/docs", docs)
         .at("/openapi.json", spec)
         .nest("/", api)
         .catch_all_error(error::to_json_error)
         .around(move |ep, req| limit_body(ep, req, max_body))
+        .around(move |ep, req| add_allow_header(ep, req, allowed.clone()))
         .with(CatchPanic::new())
         .data(state)
         .into_endpoint()
@@ -142,6 +144,76 @@ where
         None => {}
     }
     Ok(ep.call(req).await?.into_response())
+}
+
+/// The methods each documented path answers, read from the spec once, for
+/// the `Allow` header that RFC 9110 requires on a 405.
+#[derive(Clone, Default)]
+struct AllowedMethods(std::sync::Arc<Vec<(Vec<String>, String)>>);
+
+impl AllowedMethods {
+    fn from_spec(spec: &str) -> Self {
+        const METHODS: [&str; 8] = [
+            "get", "put", "post", "delete", "options", "head", "patch", "trace",
+        ];
+        let spec: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+        let mut routes = vec![(segments("/openapi.json"), "GET".to_owned())];
+        for (path, item) in spec["paths"].as_object().into_iter().flatten() {
+            let methods: Vec<String> = item
+                .as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                .filter(|m| METHODS.contains(&m.as_str()))
+                .map(|m| m.to_uppercase())
+                .collect();
+            routes.push((segments(path), methods.join(", ")));
+        }
+        AllowedMethods(std::sync::Arc::new(routes))
+    }
+
+    /// The methods of the route `path` matches; `{param}` matches any segment.
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let path = segments(path);
+        self.0
+            .iter()
+            .find(|(route, _)| {
+                route.len() == path.len()
+                    && route
+                        .iter()
+                        .zip(&path)
+                        .all(|(r, p)| r == p || r.starts_with('{'))
+            })
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Adds `Allow` to a 405, so that a client learns what the route accepts.
+async fn add_allow_header<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    allowed: AllowedMethods,
+) -> poem::Result<poem::Response>
+where
+    E::Output: poem::IntoResponse,
+{
+    use poem::IntoResponse;
+    let path = req.uri().path().to_owned();
+    let mut resp = ep.call(req).await?.into_response();
+    if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
+        && let Some(value) = allowed
+            .for_path(&path)
+            .and_then(|m| header::HeaderValue::from_str(m).ok())
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
 }
 
 /// Who is asking: user agent and client address (the first `X-Forwarded-For`

@@ -9,8 +9,8 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use entity::{devices, tokens, users};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
     sea_query::{Condition, Expr},
 };
 use uuid::Uuid;
@@ -191,7 +191,15 @@ impl Registry {
         }
         let now = Utc::now();
         let txn = self.db.write.begin().await?;
-        let (row, user) = find_by_jti(&txn, claims.jti).await?;
+        let (mut row, mut user) = find_by_jti(&txn, claims.jti).await?;
+        // Tree first, then user: every path takes them in this order.
+        if lock(&txn, row.root_id).await? {
+            if let Some(user_id) = row.user_id {
+                lock(&txn, user_id).await?;
+            }
+            // Read again: a tree or user expiry may have committed while we waited.
+            (row, user) = find_by_jti(&txn, claims.jti).await?;
+        }
         if row.rotated_at.is_some() {
             self.on_reuse(txn, &row, now).await?;
             return Err(Error::TokenNotValid);
@@ -293,22 +301,24 @@ impl Registry {
     /// Expires one registry row, or its whole tree.
     pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
         let now = Utc::now();
-        let which = if affect_tree {
-            tokens::Column::RootId.eq(row.root_id)
-        } else {
-            tokens::Column::Id.eq(row.id)
-        };
-        expire_where(&self.db.write, which, now).await
+        if !affect_tree {
+            return expire_where(&self.db.write, tokens::Column::Id.eq(row.id), now).await;
+        }
+        let txn = self.db.write.begin().await?;
+        lock(&txn, row.root_id).await?;
+        let expired = expire_where(&txn, tokens::Column::RootId.eq(row.root_id), now).await?;
+        txn.commit().await?;
+        Ok(expired)
     }
 
-    /// Expires every active token of a user; returns how many.
+    /// Expires every active token of a user; returns how many. Holds the
+    /// user's lock, so that a refresh racing it cannot leave a live token.
     pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
-        expire_where(
-            &self.db.write,
-            tokens::Column::UserId.eq(user_id),
-            Utc::now(),
-        )
-        .await
+        let txn = self.db.write.begin().await?;
+        lock(&txn, user_id).await?;
+        let expired = expire_where(&txn, tokens::Column::UserId.eq(user_id), Utc::now()).await?;
+        txn.commit().await?;
+        Ok(expired)
     }
 
     /// One of a user's tokens by id; another user's token is not found.
@@ -503,6 +513,32 @@ pub struct ListQuery {
 pub struct Page {
     pub rows: Vec<(tokens::Model, Option<devices::Model>)>,
     pub next_cursor: Option<Cursor>,
+}
+
+/// Serializes the changes to one tree or one user's tokens (a refresh, a
+/// tree expiry, a user-wide expiry) until the end of `txn`, keyed by the
+/// tree's root id or the user's id; returns whether it took a lock.
+///
+/// PostgreSQL runs transactions side by side: without the lock, a refresh
+/// that read its token just before an expiry committed would add live tokens
+/// to the expired tree (the expiry's UPDATE never sees rows committed after
+/// it started). A transaction-scoped advisory lock closes that gap. SQLite
+/// needs none: its one writer connection runs write transactions one after
+/// another.
+async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<bool> {
+    if txn.get_database_backend() != DbBackend::Postgres {
+        return Ok(false);
+    }
+    let (high, low) = id.as_u64_pair();
+    // Two ids sharing a key only wait for each other; nothing breaks.
+    let key = i64::from_ne_bytes((high ^ low).to_ne_bytes());
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(true)
 }
 
 /// The registry row of a jti, with its user.

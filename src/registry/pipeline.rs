@@ -7,10 +7,13 @@ use std::{collections::HashMap, sync::Arc};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use entity::{devices, tokens};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr, sea_query::OnConflict};
 use uuid::Uuid;
 
-use crate::{error::Result, jwt::TokenType};
+use crate::{
+    error::{Error, Result},
+    jwt::TokenType,
+};
 
 /// Who asked for the tokens.
 #[derive(Debug, Clone, Default)]
@@ -140,9 +143,24 @@ impl Pipeline {
             row.device_id = Set(ctx.device_id);
         }
         if !rows.is_empty() {
-            tokens::Entity::insert_many(rows)
+            let inserted = tokens::Entity::insert_many(rows)
                 .exec_without_returning(txn)
-                .await?;
+                .await;
+            match inserted {
+                // The user (or the presented token) was deleted while we
+                // issued: on PostgreSQL the delete can commit in between. What
+                // the client held is gone, which is its error, not ours.
+                Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
+                    return Err(if ctx.parent.is_some() {
+                        Error::TokenNotValid
+                    } else {
+                        Error::NoActiveAccount
+                    });
+                }
+                other => {
+                    other?;
+                }
+            }
         }
         Ok(())
     }

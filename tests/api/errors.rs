@@ -118,6 +118,29 @@ async fn wrong_method_is_a_json_405() {
 }
 
 #[tokio::test]
+async fn a_405_names_the_methods_the_route_allows() {
+    let app = TestApp::spawn().await;
+    for (method, path, allow) in [
+        (reqwest::Method::GET, "/api/v1/token/obtain", "POST"),
+        (reqwest::Method::TRACE, "/health", "GET"),
+        (reqwest::Method::DELETE, "/api/v1/me", "GET"),
+    ] {
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+    }
+}
+
+#[tokio::test]
 async fn other_content_types_are_a_415() {
     let app = TestApp::spawn().await;
     let resp = post_raw(&app, "/api/v1/token/obtain", "text/plain", "username=admin").await;

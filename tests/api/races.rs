@@ -1,0 +1,339 @@
+//! Races under 64 concurrent clients, started together at a barrier.
+
+use std::sync::Arc;
+
+use entity::tokens;
+use reqwest::StatusCode;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::Value;
+use tokio::sync::Barrier;
+
+use crate::helpers::{ADMIN_PASSWORD, TestApp};
+
+const CLIENTS: usize = 64;
+
+fn jti(token: &str) -> uuid::Uuid {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let payload = token.split('.').nth(1).expect("three parts");
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json");
+    claims["jti"].as_str().expect("jti").parse().expect("uuid")
+}
+
+async fn row(app: &TestApp, token: &str) -> tokens::Model {
+    tokens::Entity::find()
+        .filter(tokens::Column::Jti.eq(jti(token)))
+        .one(&app.state.db.read)
+        .await
+        .expect("registry")
+        .expect("token is in the registry")
+}
+
+/// Active tokens of the tree `root`.
+async fn active_in_tree(app: &TestApp, root: uuid::Uuid) -> Vec<tokens::Model> {
+    tokens::Entity::find()
+        .filter(tokens::Column::RootId.eq(root))
+        .filter(tokend::registry::active_at(chrono::Utc::now()))
+        .all(&app.state.db.read)
+        .await
+        .expect("registry")
+}
+
+/// Status and body of a refresh.
+async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
+    let resp = app.refresh(token).await;
+    let status = resp.status();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn rotation_hands_out_exactly_one_successor_per_refresh_token_under_64_clients() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.rotate_refresh_tokens = true).await);
+    let trees = 4;
+    let mut refreshes = Vec::new();
+    for _ in 0..trees {
+        refreshes.push(app.pair("admin", ADMIN_PASSWORD).await.1);
+    }
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            let token = refreshes[i % trees].clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                (i % trees, refresh(&app, &token).await.0)
+            })
+        })
+        .collect();
+    let mut winners = vec![0; trees];
+    for task in tasks {
+        let (tree, status) = task.await.expect("task");
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+            "unexpected {status}"
+        );
+        winners[tree] += usize::from(status == StatusCode::OK);
+    }
+
+    assert_eq!(winners, vec![1; trees], "one refresh wins per token");
+    for token in &refreshes {
+        let successors = tokens::Entity::find()
+            .filter(tokens::Column::ParentId.eq(row(&app, token).await.id))
+            .filter(tokens::Column::TokenType.eq("refresh"))
+            .all(&app.state.db.read)
+            .await
+            .expect("registry");
+        assert_eq!(successors.len(), 1, "one successor: {successors:#?}");
+    }
+}
+
+#[tokio::test]
+async fn tree_expiry_racing_refreshes_leaves_no_active_token_in_the_tree() {
+    let app = Arc::new(TestApp::spawn().await);
+    for round in 0..4 {
+        let (_, refresh_token) = app.pair("admin", ADMIN_PASSWORD).await;
+        let root = row(&app, &refresh_token).await.root_id;
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        // The expiry goes in the middle of the crowd of refreshes.
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (app, barrier, token) = (app.clone(), barrier.clone(), refresh_token.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    if i == CLIENTS / 2 {
+                        app.expire(&token, true).await.status()
+                    } else {
+                        refresh(&app, &token).await.0
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            let status = task.await.expect("task");
+            assert!(
+                status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+                "unexpected {status}"
+            );
+        }
+
+        let active = active_in_tree(&app, root).await;
+        assert!(
+            active.is_empty(),
+            "round {round}: {} tokens of an expired tree are active",
+            active.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.create_user("carol", "carol-password", false).await;
+    let (_, refresh_token) = app.pair("carol", "carol-password").await;
+    let carol = row(&app, &refresh_token).await;
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (app, barrier, token) = (app.clone(), barrier.clone(), refresh_token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i == CLIENTS / 2 {
+                    app.state.users.delete("carol").await.expect("delete carol");
+                    None
+                } else {
+                    Some(refresh(&app, &token).await)
+                }
+            })
+        })
+        .collect();
+    let mut handed_out = Vec::new();
+    for task in tasks {
+        let Some((status, body)) = task.await.expect("task") else {
+            continue;
+        };
+        assert!(
+            status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+            "unexpected {status}: {body}"
+        );
+        if status == StatusCode::OK {
+            handed_out.push(body["access"].as_str().expect("access").to_owned());
+        }
+    }
+
+    for access in &handed_out {
+        assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        app.refresh(&refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let left = tokens::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(tokens::Column::RootId.eq(carol.root_id))
+                .add(tokens::Column::UserId.eq(carol.user_id)),
+        )
+        .all(&app.state.db.read)
+        .await
+        .expect("registry");
+    assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
+}
+
+/// A registration step that, once armed, stops the next issue in the middle
+/// of its transaction until the test lets it go.
+#[derive(Default)]
+struct Pause {
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl tokend::registry::pipeline::RegistrationStep for Pause {
+    fn name(&self) -> &'static str {
+        "pause"
+    }
+    async fn run(
+        &self,
+        _ctx: &mut tokend::registry::pipeline::RegistrationContext,
+        _txn: &sea_orm::DatabaseTransaction,
+    ) -> tokend::error::Result<()> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_user_deleted_in_the_middle_of_their_refresh_gets_401_and_no_token() {
+    let pause = Arc::new(Pause::default());
+    let step: Arc<dyn tokend::registry::pipeline::RegistrationStep> = pause.clone();
+    let app = Arc::new(
+        TestApp::spawn_with_steps(|c| c.registration_pipeline.push("pause".into()), &[step]).await,
+    );
+    app.create_user("dave", "dave-password", false).await;
+    let (_, refresh_token) = app.pair("dave", "dave-password").await;
+    pause.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let refreshing = {
+        let (app, token) = (app.clone(), refresh_token.clone());
+        tokio::spawn(async move { refresh(&app, &token).await })
+    };
+    pause.reached.notified().await;
+    let on_postgres = std::env::var("TOKEND_TEST_DATABASE_URL").is_ok();
+    if on_postgres {
+        // The delete commits while the refresh is between its read and its insert.
+        app.state.users.delete("dave").await.expect("delete dave");
+        pause.go.notify_one();
+    } else {
+        // SQLite's one writer: the delete waits for the refresh to commit.
+        pause.go.notify_one();
+        app.state.users.delete("dave").await.expect("delete dave");
+    }
+    let (status, body) = refreshing.await.expect("refresh task");
+
+    assert!(
+        status == StatusCode::OK || status == StatusCode::UNAUTHORIZED,
+        "unexpected {status}: {body}"
+    );
+    if on_postgres {
+        assert_eq!(body["code"], "token_not_valid", "{body}");
+    }
+    if let Some(access) = body["access"].as_str() {
+        assert_eq!(app.me(access).await.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test]
+async fn expiring_all_of_a_users_tokens_racing_refreshes_leaves_none_active() {
+    let app = Arc::new(TestApp::spawn().await);
+    app.create_user("bob", "bob-password", false).await;
+    let user_id = app.state.users.find("bob").await.unwrap().unwrap().id;
+    for round in 0..4 {
+        let (_, refresh_token) = app.pair("bob", "bob-password").await;
+        let barrier = Arc::new(Barrier::new(CLIENTS));
+        let tasks: Vec<_> = (0..CLIENTS)
+            .map(|i| {
+                let (app, barrier, token) = (app.clone(), barrier.clone(), refresh_token.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    if i == CLIENTS / 2 {
+                        app.state
+                            .accounts
+                            .expire_all("bob")
+                            .await
+                            .expect("expire all");
+                    } else {
+                        refresh(&app, &token).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let active = tokens::Entity::find()
+            .filter(tokens::Column::UserId.eq(user_id))
+            .filter(tokend::registry::active_at(chrono::Utc::now()))
+            .all(&app.state.db.read)
+            .await
+            .expect("registry");
+        assert!(
+            active.is_empty(),
+            "round {round}: {} of bob's tokens are active",
+            active.len()
+        );
+    }
+}
+
+#[tokio::test]
+async fn archive_racing_with_issue_loses_no_active_token() {
+    let app = Arc::new(TestApp::spawn().await);
+    // Dead tokens for the archive to chew on.
+    for _ in 0..20 {
+        let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
+        app.expire(&access, true).await;
+    }
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (app, barrier) = (app.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                if i % 8 == 0 {
+                    app.state
+                        .registry
+                        .archive(chrono::Utc::now())
+                        .await
+                        .expect("archive");
+                    None
+                } else {
+                    Some(app.pair("admin", ADMIN_PASSWORD).await)
+                }
+            })
+        })
+        .collect();
+    let mut issued = Vec::new();
+    for task in tasks {
+        if let Some(pair) = task.await.expect("task") {
+            issued.push(pair);
+        }
+    }
+    assert_eq!(issued.len(), CLIENTS - CLIENTS / 8);
+    for (access, refresh) in &issued {
+        assert_eq!(app.me(access).await.status(), StatusCode::OK);
+        assert_eq!(app.verify(refresh).await.status(), StatusCode::OK);
+    }
+    assert_eq!(
+        app.state
+            .registry
+            .archive(chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+}

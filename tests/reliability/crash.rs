@@ -1,0 +1,302 @@
+//! Crash safety: SIGKILL under load, restart, and every token a client
+//! received is in the registry and behaves as the registry says.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::Utc;
+use entity::tokens;
+use futures_util::{StreamExt, stream};
+use rand::Rng;
+use reqwest::StatusCode;
+use sea_orm::EntityTrait;
+use serde_json::Value;
+
+use crate::server::{ADMIN_PASSWORD, Api, Database, Launch, Server, exclusive, jti};
+
+/// Concurrent clients during the load.
+const CLIENTS: usize = 16;
+/// Refreshes a client makes on one chain before it obtains a new pair.
+const REFRESHES_PER_CHAIN: usize = 40;
+
+/// What one client was handed: a pair, then each rotation's pair, in order.
+#[derive(Debug, Default, Clone)]
+struct Chain {
+    refresh: Vec<String>,
+    access: Vec<String>,
+    /// Its head was used up without the client knowing: the chain ends.
+    dead: bool,
+}
+
+impl Chain {
+    fn head(&self) -> &str {
+        self.refresh.last().expect("a chain starts with a pair")
+    }
+}
+
+/// Every chain handed out, and the chain each client is working on.
+#[derive(Default)]
+struct Received {
+    chains: Vec<Chain>,
+    current: [Option<usize>; CLIENTS],
+}
+
+type Shared = Arc<Mutex<Received>>;
+
+fn kills() -> usize {
+    std::env::var("TOKEND_RELIABILITY_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(4)
+}
+
+#[tokio::test]
+async fn tokens_survive_sigkill_under_load_and_behave_as_the_registry_says() {
+    let _guard = exclusive().await;
+    let db = Database::fresh().await;
+    let mut launch = Launch::new(&db);
+    launch.set("TOKEND_ROTATE_REFRESH_TOKENS", "true");
+    let received: Shared = Arc::default();
+    let mut rng = rand::thread_rng();
+
+    // A kill during the very first start: migrations and the first admin
+    // may be half done, and the next start must finish them on its own.
+    let startup_kill = Duration::from_millis(rng.gen_range(0..400));
+    let mut server = launch.spawn(&["serve"]).await;
+    tokio::time::sleep(startup_kill).await;
+    server.kill();
+    let mut server = launch.start().await;
+
+    // Each client starts with a pair (argon2 in a debug build is slow: the
+    // first obtains are not part of the timed load).
+    let warm_up: Vec<_> = (0..CLIENTS)
+        .map(|slot| tokio::spawn(start_chain(server.api(), received.clone(), slot)))
+        .collect();
+    for w in warm_up {
+        assert!(w.await.expect("warm-up task"), "warm-up obtain");
+    }
+
+    let mut figures = vec![format!(
+        "kill 0 during the first start, after {} ms",
+        startup_kill.as_millis()
+    )];
+    for round in 1..=kills() {
+        let kill_after = Duration::from_millis(rng.gen_range(200..2500));
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|slot| tokio::spawn(client(server.api(), received.clone(), slot)))
+            .collect();
+        tokio::time::sleep(kill_after).await;
+        server.kill();
+        for c in clients {
+            c.await.expect("client task");
+        }
+        server.assert_no_panic();
+
+        server = launch.start().await;
+        let checked = check(&server, &db, &received).await;
+        figures.push(format!(
+            "kill {round} under load after {} ms: {} tokens checked, \
+             {} issues committed but never answered (so far)",
+            kill_after.as_millis(),
+            checked.tokens,
+            checked.undelivered
+        ));
+    }
+    server.assert_no_panic();
+    eprintln!(
+        "crash safety on {}:\n  {}",
+        if db.pg().is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        figures.join("\n  ")
+    );
+}
+
+/// Obtains a pair and makes it the slot's chain; false when the server is gone.
+async fn start_chain(server: Api, received: Shared, slot: usize) -> bool {
+    let Ok(resp) = server.obtain("admin", ADMIN_PASSWORD).await else {
+        return false;
+    };
+    assert_eq!(resp.status(), StatusCode::OK, "obtain under load");
+    let Ok(body) = resp.json::<Value>().await else {
+        return false;
+    };
+    let mut received = received.lock().expect("received");
+    received.chains.push(Chain {
+        refresh: vec![text(&body["refresh"])],
+        access: vec![text(&body["access"])],
+        dead: false,
+    });
+    received.current[slot] = Some(received.chains.len() - 1);
+    true
+}
+
+/// Refreshes its chain again and again, now and then starting a new one,
+/// and records everything it receives; stops when the server is gone.
+async fn client(server: Api, received: Shared, slot: usize) {
+    loop {
+        let work = {
+            let r = received.lock().expect("received");
+            r.current[slot]
+                .filter(|&i| !r.chains[i].dead && r.chains[i].refresh.len() <= REFRESHES_PER_CHAIN)
+                .map(|i| (i, r.chains[i].head().to_owned()))
+        };
+        let Some((index, head)) = work else {
+            if start_chain(server.clone(), received.clone(), slot).await {
+                continue;
+            }
+            return;
+        };
+        let Ok(resp) = server.refresh(&head).await else {
+            return;
+        };
+        assert_eq!(resp.status(), StatusCode::OK, "refresh under load");
+        let Ok(body) = resp.json::<Value>().await else {
+            return;
+        };
+        let mut r = received.lock().expect("received");
+        r.chains[index].refresh.push(text(&body["refresh"]));
+        r.chains[index].access.push(text(&body["access"]));
+    }
+}
+
+fn text(v: &Value) -> String {
+    v.as_str().expect("a token string").to_owned()
+}
+
+struct Checked {
+    tokens: usize,
+    undelivered: usize,
+}
+
+/// Every token received is registered, the registry has no half-registered
+/// issue, and the server treats each token as its row says.
+async fn check(server: &Server, db: &Database, received: &Shared) -> Checked {
+    let conn = db.connect().await;
+    let rows: HashMap<uuid::Uuid, tokens::Model> = tokens::Entity::find()
+        .all(&conn)
+        .await
+        .expect("read the registry")
+        .into_iter()
+        .map(|r| (r.jti, r))
+        .collect();
+    conn.close().await.ok();
+    assert_registry_is_whole(&rows);
+
+    let snapshot: Vec<Chain> = received.lock().expect("received").chains.clone();
+    let now = Utc::now();
+    let mut expectations = Vec::new();
+    for chain in &snapshot {
+        for token in chain.refresh.iter().chain(&chain.access) {
+            let row = rows
+                .get(&jti(token))
+                .unwrap_or_else(|| panic!("a delivered token is not in the registry"));
+            assert!(row.user_id.is_some() && row.device_id.is_some(), "{row:?}");
+            expectations.push((token.clone(), tokend::registry::is_active(row, now)));
+        }
+    }
+    let tokens = expectations.len();
+    // verify is registry-aware and changes nothing; access tokens also get /me.
+    let results: Vec<_> = stream::iter(expectations)
+        .map(|(token, active)| async move {
+            let verify = server.verify(&token).await.expect("verify").status();
+            let me = if jti_type(&token) == "access" {
+                Some(server.me(&token).await.expect("me").status())
+            } else {
+                None
+            };
+            (token, active, verify, me)
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    for (token, active, verify, me) in results {
+        let want = if active {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(verify, want, "verify of a {} token", jti_type(&token));
+        if let Some(me) = me {
+            assert_eq!(me, want, "/me with an access token");
+        }
+    }
+
+    // The head of every chain: active ones refresh, used-up ones (a rotation
+    // committed whose answer never arrived) are refused as reuses.
+    let mut heads = Vec::new();
+    for (i, chain) in snapshot.iter().enumerate().filter(|(_, c)| !c.dead) {
+        let row = &rows[&jti(chain.head())];
+        heads.push((
+            i,
+            chain.head().to_owned(),
+            row.rotated_at.is_some(),
+            row.expired_at.is_some(),
+        ));
+    }
+    for (i, head, rotated, expired) in heads {
+        let resp = server.refresh(&head).await.expect("refresh");
+        if rotated || expired {
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "used-up head");
+            received.lock().expect("received").chains[i].dead = true;
+            continue;
+        }
+        assert_eq!(resp.status(), StatusCode::OK, "active head refreshes");
+        let body: Value = resp.json().await.expect("json");
+        let mut r = received.lock().expect("received");
+        r.chains[i].refresh.push(text(&body["refresh"]));
+        r.chains[i].access.push(text(&body["access"]));
+    }
+
+    let delivered: usize = snapshot.iter().map(|c| c.refresh.len()).sum();
+    let registered = rows.values().filter(|r| r.token_type == "refresh").count();
+    Checked {
+        tokens,
+        undelivered: registered.saturating_sub(delivered),
+    }
+}
+
+fn jti_type(token: &str) -> String {
+    crate::server::claims(token)["token_type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Every issue wrote its whole pair: each refresh token has exactly one
+/// access child, a rotated one exactly one refresh successor, an active one
+/// none; every access token hangs off a refresh token; every root exists.
+fn assert_registry_is_whole(rows: &HashMap<uuid::Uuid, tokens::Model>) {
+    let by_id: HashMap<uuid::Uuid, &tokens::Model> = rows.values().map(|r| (r.id, r)).collect();
+    let mut access_children: HashMap<uuid::Uuid, usize> = HashMap::new();
+    let mut refresh_children: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for row in by_id.values() {
+        assert!(by_id.contains_key(&row.root_id), "missing root: {row:?}");
+        assert!(row.user_id.is_some() && row.device_id.is_some(), "{row:?}");
+        match (row.token_type.as_str(), row.parent_id) {
+            ("access", Some(parent)) => {
+                assert_eq!(by_id[&parent].token_type, "refresh", "{row:?}");
+                *access_children.entry(parent).or_default() += 1;
+            }
+            ("access", None) => panic!("an access token without its refresh token: {row:?}"),
+            ("refresh", Some(parent)) => *refresh_children.entry(parent).or_default() += 1,
+            ("refresh", None) => {}
+            (other, _) => panic!("unexpected token type {other}"),
+        }
+    }
+    for row in by_id.values().filter(|r| r.token_type == "refresh") {
+        assert_eq!(
+            access_children.get(&row.id).copied().unwrap_or(0),
+            1,
+            "a refresh token with other than one access token: {row:?}"
+        );
+        let successors = refresh_children.get(&row.id).copied().unwrap_or(0);
+        let want = usize::from(row.rotated_at.is_some());
+        assert_eq!(successors, want, "successors of {row:?}");
+    }
+}

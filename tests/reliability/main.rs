@@ -1,0 +1,16 @@
+//! Process-level reliability tests: the real `tokend` binary, killed,
+//! terminated, cut off from its database, starved of disk, and watched for
+//! leaked secrets. On SQLite, and on PostgreSQL when
+//! `TOKEND_TEST_DATABASE_URL` is set (each test gets its own database).
+//!
+//! These tests start processes and load them, so they run one at a time
+//! (see [`server::exclusive`]) to keep each other's timeouts honest.
+
+mod server;
+
+mod crash;
+mod disk;
+mod faults;
+mod proxy;
+mod secrets;
+mod shutdown;
