@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod jwt;
+pub mod passwords;
 pub mod registry;
 pub mod throttle;
 pub mod users;
@@ -60,7 +61,8 @@ impl AppState {
                 window: config.login_throttle_window.0,
             },
         );
-        let users = users::Users::new(db.clone(), throttle).await?;
+        let passwords = passwords::Passwords::start(passwords::default_threads())?;
+        let users = users::Users::new(db.clone(), throttle, passwords).await?;
         let generated = users
             .bootstrap_admin(config.admin_password.as_ref())
             .await
