@@ -2,6 +2,7 @@
 
 use std::{io::BufRead, process::ExitCode};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::{
@@ -48,6 +49,29 @@ enum Command {
     },
     /// Print the OpenAPI spec (JSON) on stdout.
     Openapi,
+    /// Benchmark tool: bulk-insert registry rows for a user (no HTTP).
+    #[command(hide = true)]
+    BenchFill {
+        /// The user the rows belong to.
+        #[arg(long)]
+        user: String,
+        /// How many rows (refresh/access pairs).
+        #[arg(long)]
+        rows: u64,
+        /// Share of the rows that are dead (expired naturally or by force).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+        expired_percent: u8,
+    },
+    /// Benchmark tool: password verifications per second on this machine.
+    #[command(hide = true)]
+    BenchArgon2 {
+        /// How long to measure, in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Threads hashing at once (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -175,6 +199,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let archived = state.registry.archive(cutoff).await?;
             state.users.throttle().purge().await?;
             println!("archived {archived} tokens");
+        }
+        Command::BenchFill {
+            user,
+            rows,
+            expired_percent,
+        } => {
+            let (state, _) = AppState::prepare(config, &[]).await?;
+            let user = state
+                .users
+                .find(&user)
+                .await?
+                .with_context(|| format!("no user {user}"))?;
+            let started = std::time::Instant::now();
+            let written = crate::bench::fill(&state.db, user.id, rows, expired_percent).await?;
+            eprintln!(
+                "inserted {written} registry rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::BenchArgon2 { seconds, threads } => {
+            let threads = threads.unwrap_or_else(crate::passwords::default_threads);
+            let rate = crate::bench::password_verify_rate(
+                threads,
+                std::time::Duration::from_secs(seconds),
+            )?;
+            println!("{rate:.1} verifications/s on {threads} threads");
         }
         Command::Openapi => unreachable!("handled before the runtime starts"),
     }
