@@ -6,7 +6,8 @@
 //! twice, and logins queue for a hashing thread instead of piling up on
 //! tokio's blocking pool (where every concurrent hash would take its own
 //! 19 MiB, kept afterwards by the allocator). Request handling never runs a
-//! hash on an async worker.
+//! hash on an async worker, and the hashing threads run at a lower priority
+//! than the rest of the process.
 
 use std::{
     panic::AssertUnwindSafe,
@@ -55,6 +56,7 @@ impl Passwords {
             std::thread::Builder::new()
                 .name(format!("tokend-argon2-{i}"))
                 .spawn(move || {
+                    lower_priority();
                     let mut memory = Memory::default();
                     loop {
                         let job = match receiver.lock() {
@@ -100,6 +102,22 @@ impl Passwords {
             .await
     }
 }
+
+/// Hashing yields the CPU to request handling: a burst of logins makes
+/// logins slower, not every other call.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: plain system call on integers. On Linux the nice value is per
+    // thread, and `who = 0` names the calling thread only.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICENESS) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// The nice value of the hashing threads (request handling runs at 0).
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: libc::c_int = 10;
 
 /// Hashes on this thread with `memory`: what the pool threads run.
 pub fn hash_with(memory: &mut Memory, password: &Secret) -> anyhow::Result<String> {
