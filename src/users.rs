@@ -130,10 +130,13 @@ impl Users {
     }
 
     pub async fn find(&self, username: &str) -> Result<Option<users::Model>> {
+        // `username` is unique: at most one row, without the bound `LIMIT`
+        // of `one`, which makes SQLite re-plan the statement every time.
         Ok(users::Entity::find()
             .filter(users::Column::Username.eq(username))
-            .one(&self.db.read)
-            .await?)
+            .all(&self.db.read)
+            .await?
+            .pop())
     }
 
     pub async fn list(&self) -> Result<Vec<users::Model>> {

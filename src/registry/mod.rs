@@ -253,10 +253,12 @@ impl Registry {
 
     /// One of a user's tokens by id; another user's token is not found.
     pub async fn find_for_user(&self, user_id: Uuid, id: Uuid) -> Result<tokens::Model> {
+        // By primary key: at most one row, without `one`'s re-planned `LIMIT`.
         tokens::Entity::find_by_id(id)
             .filter(tokens::Column::UserId.eq(user_id))
-            .one(&self.db.read)
+            .all(&self.db.read)
             .await?
+            .pop()
             .ok_or(Error::NotFound)
     }
 
@@ -457,11 +459,14 @@ async fn find_by_jti(
     db: &impl ConnectionTrait,
     jti: Uuid,
 ) -> Result<(tokens::Model, Option<users::Model>)> {
+    // `jti` is unique: `all` returns at most one row, without the bound
+    // `LIMIT` of `one`, which makes SQLite re-plan the statement every time.
     tokens::Entity::find()
         .filter(tokens::Column::Jti.eq(jti))
         .find_also_related(users::Entity)
-        .one(db)
+        .all(db)
         .await?
+        .pop()
         .ok_or(Error::TokenNotValid)
 }
 
