@@ -1,6 +1,7 @@
 //! JWTs: the claims tokend puts in them, the key ring that signs and verifies
 //! them, and the JWKS that publishes the public keys.
 
+mod cache;
 mod claims;
 mod keys;
 

@@ -128,7 +128,9 @@ impl Registry {
     /// new refresh token). A used-up refresh token presented again is theft:
     /// its whole tree is expired, unless it comes within the reuse grace.
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
-        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
+        let claims = self
+            .keys
+            .verify_claims(token, self.settings.audience.as_deref())?;
         if claims.token_type != TokenType::Refresh {
             return Err(Error::TokenNotValid);
         }
@@ -214,7 +216,9 @@ impl Registry {
     /// Checks a token completely: signature and claims, then the registry
     /// (same type and user, active) and the user (exists, active).
     pub async fn check(&self, token: &str, expected: Option<TokenType>) -> Result<Checked> {
-        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
+        let claims = self
+            .keys
+            .verify_claims(token, self.settings.audience.as_deref())?;
         if expected.is_some_and(|t| t != claims.token_type) {
             return Err(Error::TokenNotValid);
         }
