@@ -107,8 +107,8 @@ impl Registry {
     /// Issues a refresh/access pair to an authenticated user.
     pub async fn obtain(&self, user: &users::Model, client: ClientInfo) -> Result<Pair> {
         let now = Utc::now();
-        let (refresh, refresh_new) = self.mint(user, TokenType::Refresh, now)?;
-        let (access, access_new) = self.mint(user, TokenType::Access, now)?;
+        let (refresh, refresh_new) = self.mint(user.id, &user.username, TokenType::Refresh, now)?;
+        let (access, access_new) = self.mint(user.id, &user.username, TokenType::Access, now)?;
         let txn = self.db.write.begin().await?;
         let ctx = RegistrationContext {
             tokens: vec![refresh_new, access_new],
@@ -135,6 +135,10 @@ impl Registry {
             return Err(Error::TokenNotValid);
         }
         let now = Utc::now();
+        // Sign before taking the writer, which a refresh then holds for its
+        // database work alone. The refresh token names its user; the row
+        // check below makes sure it still does.
+        let mut minted = self.mint_refreshed(claims.user_id, &claims.username, now)?;
         let txn = self.db.write.begin().await?;
         let (row, user) = find_by_jti(&txn, claims.jti).await?;
         if row.rotated_at.is_some() {
@@ -142,10 +146,15 @@ impl Registry {
             return Err(Error::TokenNotValid);
         }
         let user = agrees(&claims, &row, user, now)?;
+        if user.username != claims.username {
+            // Usernames do not change; should one ever, sign for the current one.
+            minted = self.mint_refreshed(user.id, &user.username, now)?;
+        }
+        let (refresh_minted, (access, access_new)) = minted;
 
         let mut issue = Vec::with_capacity(2);
         let mut refresh = None;
-        if self.settings.rotate_refresh_tokens {
+        if let Some((signed, new)) = refresh_minted {
             let used_up = tokens::Entity::update_many()
                 .col_expr(tokens::Column::RotatedAt, Expr::value(now))
                 .filter(tokens::Column::Id.eq(row.id))
@@ -159,12 +168,10 @@ impl Registry {
                 self.on_reuse(txn, &row, now).await?;
                 return Err(Error::TokenNotValid);
             }
-            let (signed, new) = self.mint(&user, TokenType::Refresh, now)?;
             refresh = Some(signed);
             issue.push(new);
         }
-        let (access, new) = self.mint(&user, TokenType::Access, now)?;
-        issue.push(new);
+        issue.push(access_new);
         if self.settings.expire_on_refresh {
             tokens::Entity::update_many()
                 .col_expr(tokens::Column::ExpiredAt, Expr::value(now))
@@ -357,13 +364,31 @@ impl Registry {
         Ok(archived)
     }
 
-    /// Signs a token of `kind` for `user` and describes its registry row.
+    /// What a refresh issues, signed: a refresh token with rotation, and an
+    /// access token.
+    fn mint_refreshed(
+        &self,
+        user_id: Uuid,
+        username: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Option<Minted>, Minted)> {
+        let refresh = if self.settings.rotate_refresh_tokens {
+            Some(self.mint(user_id, username, TokenType::Refresh, now)?)
+        } else {
+            None
+        };
+        let access = self.mint(user_id, username, TokenType::Access, now)?;
+        Ok((refresh, access))
+    }
+
+    /// Signs a token of `kind` for a user and describes its registry row.
     fn mint(
         &self,
-        user: &users::Model,
+        user_id: Uuid,
+        username: &str,
         kind: TokenType,
         now: DateTime<Utc>,
-    ) -> Result<(SignedToken, NewToken)> {
+    ) -> Result<Minted> {
         let lifetime = match kind {
             TokenType::Refresh => self.settings.refresh_lifetime,
             _ => self.settings.access_lifetime,
@@ -383,9 +408,9 @@ impl Registry {
             jti: new.jti,
             iat: now.timestamp(),
             exp: new.expires_at.map(|t| t.timestamp()),
-            sub: user.id.to_string(),
-            user_id: user.id,
-            username: user.username.clone(),
+            sub: user_id.to_string(),
+            user_id,
+            username: username.to_owned(),
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
         };
@@ -397,6 +422,9 @@ impl Registry {
         Ok((signed, new))
     }
 }
+
+/// A signed token and the registry row it will get.
+type Minted = (SignedToken, NewToken);
 
 /// Rows deleted per archive transaction.
 const ARCHIVE_BATCH: u64 = 1000;
