@@ -24,9 +24,10 @@ WARMUP=3
 CONNECTIONS=16
 REGISTRY_ROWS=0
 ARGON2_SECONDS=5
+SMOKE=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --smoke) PROFILE=dev DURATION=1 WARMUP=0 ARGON2_SECONDS=1 ;;
+        --smoke) SMOKE=1 PROFILE=dev DURATION=1 WARMUP=0 ARGON2_SECONDS=1 ;;
         --registry-rows) REGISTRY_ROWS="$2"; shift ;;
         --duration) DURATION="$2"; shift ;;
         --warmup) WARMUP="$2"; shift ;;
@@ -160,20 +161,24 @@ for name in "${ORDER[@]}"; do
 done
 
 echo
-echo "targets:"
-check "me / health" "$(ratio "${RPS[me]:-0}" "$H")" ">=" 0.5
-check "verify / health" "$(ratio "${RPS[verify]:-0}" "$H")" ">=" 0.5
-check "refresh / health" "$(ratio "${RPS[refresh]:-0}" "$H")" ">=" 0.3
-check "obtain / argon2id verify rate" "$(ratio "${RPS[obtain]:-0}" "$ARGON2_RATE")" ">=" 0.9
-check "me p99 while obtain saturated (ms)" "$(ms "${P99[me+obtain]:-0}")" "<=" 20
-if [ "$REGISTRY_ROWS" -gt 0 ]; then
-    for s in refresh me verify; do
-        check "$s with $REGISTRY_ROWS rows / empty registry" \
-            "$(ratio "${RPS[$s@$REGISTRY_ROWS]:-0}" "${RPS[$s]:-0}")" ">=" 0.8
-    done
+if [ "$SMOKE" = 1 ]; then
+    echo "targets: not judged in smoke mode (debug build, 1 s per scenario)"
+else
+    echo "targets:"
+    check "me / health" "$(ratio "${RPS[me]:-0}" "$H")" ">=" 0.5
+    check "verify / health" "$(ratio "${RPS[verify]:-0}" "$H")" ">=" 0.5
+    check "refresh / health" "$(ratio "${RPS[refresh]:-0}" "$H")" ">=" 0.3
+    check "obtain / argon2id verify rate" "$(ratio "${RPS[obtain]:-0}" "$ARGON2_RATE")" ">=" 0.9
+    check "me p99 while obtain saturated (ms)" "$(ms "${P99[me+obtain]:-0}")" "<=" 20
+    if [ "$REGISTRY_ROWS" -gt 0 ]; then
+        for s in refresh me verify; do
+            check "$s with $REGISTRY_ROWS rows / empty registry" \
+                "$(ratio "${RPS[$s@$REGISTRY_ROWS]:-0}" "${RPS[$s]:-0}")" ">=" 0.8
+        done
+    fi
+    PEAK="$(for name in "${ORDER[@]}"; do echo "${RSS[$name]}"; done | sort -n | tail -n1)"
+    check "peak RSS of the server (MiB)" "$PEAK" "<=" 64
 fi
-PEAK="$(for name in "${ORDER[@]}"; do echo "${RSS[$name]}"; done | sort -n | tail -n1)"
-check "peak RSS of the server (MiB)" "$PEAK" "<=" 64
 
 if [ "$FAILED" != 0 ]; then
     echo "bench: some answers failed or a scenario did not run" >&2
