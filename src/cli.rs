@@ -54,6 +54,29 @@ enum Command {
     },
     /// Print the OpenAPI spec (JSON) on stdout.
     Openapi,
+    /// Benchmark tool: bulk-insert registry rows for a user (no HTTP).
+    #[command(hide = true)]
+    BenchFill {
+        /// The user the rows belong to.
+        #[arg(long)]
+        user: String,
+        /// How many rows (refresh/access pairs).
+        #[arg(long)]
+        rows: u64,
+        /// Share of the rows that are dead (expired naturally or by force).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+        expired_percent: u8,
+    },
+    /// Benchmark tool: password verifications per second on this machine.
+    #[command(hide = true)]
+    BenchArgon2 {
+        /// How long to measure, in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Threads hashing at once (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -261,6 +284,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         | Command::Keys {
             command: KeysCommand::Generate { .. },
         } => unreachable!("handled before the settings are read"),
+        Command::BenchFill {
+            user,
+            rows,
+            expired_percent,
+        } => {
+            let (state, _) = AppState::prepare(config, &[]).await?;
+            let user = state
+                .users
+                .find(&user)
+                .await?
+                .with_context(|| format!("no user {user}"))?;
+            let started = std::time::Instant::now();
+            let written = crate::bench::fill(&state.db, user.id, rows, expired_percent).await?;
+            eprintln!(
+                "inserted {written} registry rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        Command::BenchArgon2 { seconds, threads } => {
+            let threads = threads.unwrap_or_else(crate::passwords::default_threads);
+            let rate = crate::bench::password_verify_rate(
+                threads,
+                std::time::Duration::from_secs(seconds),
+            )?;
+            println!("{rate:.1} verifications/s on {threads} threads");
+        }
     }
     Ok(())
 }

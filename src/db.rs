@@ -94,10 +94,10 @@ async fn connect_sqlite(config: &Config, url: &str, timeout: Duration) -> anyhow
         .await
         .with_context(|| format!("database_url: cannot open {}", path.display()))?;
     let read = SqlitePoolOptions::new()
-        .max_connections(config.database_max_connections)
+        .max_connections(sqlite_readers(config.database_max_connections))
         .acquire_timeout(timeout)
         .after_release(|conn, _| Box::pin(still_usable(conn)))
-        .connect_lazy_with(options);
+        .connect_lazy_with(options.pragma("cache_size", READER_CACHE_SIZE));
     Ok(Db {
         read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
         write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
@@ -135,6 +135,18 @@ fn writable(path: &std::path::Path) -> Result<(), sea_orm::sqlx::Error> {
         .map(drop)
         .map_err(sea_orm::sqlx::Error::Io)
 }
+
+/// A SQLite read takes microseconds, and each connection has its own thread
+/// and page cache: more readers than two per core add memory, not speed.
+fn sqlite_readers(configured: u32) -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    configured.min(2 * cores as u32).max(1)
+}
+
+/// Page cache of each reader, in KiB when negative (SQLite's default is
+/// 2 000 KiB): the upper levels of the indexes fit, the rest comes from the
+/// operating system's cache.
+const READER_CACHE_SIZE: &str = "-1024";
 
 /// Creates the database file with mode 0600 so that SQLite does not create it
 /// world-readable.

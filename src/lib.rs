@@ -7,12 +7,14 @@ pub mod accounts;
 pub mod api;
 pub mod api_tokens;
 pub mod auth;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod container;
 pub mod db;
 pub mod error;
 pub mod jwt;
+pub mod passwords;
 pub mod registry;
 pub mod throttle;
 pub mod users;
@@ -65,7 +67,8 @@ impl AppState {
                 window: config.login_throttle_window.0,
             },
         );
-        let users = users::Users::new(db.clone(), throttle).await?;
+        let passwords = passwords::Passwords::start(passwords::default_threads())?;
+        let users = users::Users::new(db.clone(), throttle, passwords).await?;
         let generated = users
             .bootstrap_admin(config.admin_password.as_ref())
             .await

@@ -1,11 +1,6 @@
-//! Users: creation, password hashing (argon2id, on the blocking pool) and
+//! Users: creation, password hashing (argon2id, see `passwords`) and
 //! authentication by username and password.
 
-use anyhow::Context;
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
-    password_hash::{SaltString, rand_core::OsRng},
-};
 use chrono::Utc;
 use entity::users;
 use sea_orm::{
@@ -18,6 +13,7 @@ use crate::{
     config::Secret,
     db::Db,
     error::{Error, Result},
+    passwords::Passwords,
     throttle::Throttle,
 };
 
@@ -26,6 +22,7 @@ use crate::{
 pub struct Users {
     db: Db,
     throttle: Throttle,
+    passwords: Passwords,
     /// Verified against when the username is unknown, so that an unknown
     /// user costs the same time as a wrong password.
     dummy_hash: String,
@@ -41,11 +38,14 @@ pub struct NewUser {
 }
 
 impl Users {
-    pub async fn new(db: Db, throttle: Throttle) -> Result<Self> {
-        let dummy_hash = hash_password(Secret::new(Uuid::new_v4().to_string())).await?;
+    pub async fn new(db: Db, throttle: Throttle, passwords: Passwords) -> Result<Self> {
+        let dummy_hash = passwords
+            .hash(Secret::new(Uuid::new_v4().to_string()))
+            .await?;
         Ok(Users {
             db,
             throttle,
+            passwords,
             dummy_hash,
         })
     }
@@ -113,7 +113,7 @@ impl Users {
     pub async fn set_password(&self, username: &str, password: Secret) -> Result<users::Model> {
         validate_password(&password)?;
         let user = self.find(username).await?.ok_or(Error::NotFound)?;
-        let hash = hash_password(password).await?;
+        let hash = self.passwords.hash(password).await?;
         let mut active: users::ActiveModel = user.into();
         active.password_hash = Set(hash);
         Ok(active.update(&self.db.write).await?)
@@ -123,7 +123,7 @@ impl Users {
     pub async fn create(&self, new: NewUser) -> Result<users::Model> {
         validate_username(&new.username)?;
         validate_password(&new.password)?;
-        let password_hash = hash_password(new.password).await?;
+        let password_hash = self.passwords.hash(new.password).await?;
         let user = users::ActiveModel {
             id: Set(Uuid::now_v7()),
             username: Set(new.username),
@@ -148,10 +148,13 @@ impl Users {
         if validate_username(username).is_err() {
             return Ok(None);
         }
+        // `username` is unique: at most one row, without the bound `LIMIT`
+        // of `one`, which makes SQLite re-plan the statement every time.
         Ok(users::Entity::find()
             .filter(users::Column::Username.eq(username))
-            .one(&self.db.read)
-            .await?)
+            .all(&self.db.read)
+            .await?
+            .pop())
     }
 
     pub async fn list(&self) -> Result<Vec<users::Model>> {
@@ -188,7 +191,7 @@ impl Users {
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let matches = verify_password(hash, password).await?;
+        let matches = self.passwords.verify(hash, password).await?;
         match user {
             Some(user) if matches && user.is_active => Ok(user),
             _ => Err(Error::NoActiveAccount),
@@ -262,35 +265,4 @@ fn validate_password(password: &Secret) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Hashes a password with argon2id on the blocking pool.
-pub async fn hash_password(password: Secret) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hash password: {e}"))
-    })
-    .await
-    .context("password hashing task")?
-    .map_err(Error::from)
-}
-
-/// Checks a password against an argon2 hash on the blocking pool
-/// (argon2 compares in constant time).
-pub async fn verify_password(hash: String, password: Secret) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .context("password verification task")
-    .map_err(Error::from)
 }

@@ -1,0 +1,3 @@
+-- GET /health: liveness, no database.
+dofile((os.getenv("BENCH_DIR") or "bench") .. "/report.lua")
+wrk.method = "GET"

@@ -1,0 +1,252 @@
+//! Password hashing (argon2id) on a pool of dedicated threads, one per core.
+//!
+//! Each thread owns its argon2 working memory (19 MiB with the default
+//! parameters) and reuses it for every hash, so memory stays at
+//! threads × m_cost however many logins are in flight, no page is faulted in
+//! twice, and logins queue for a hashing thread instead of piling up on
+//! tokio's blocking pool (where every concurrent hash would take its own
+//! 19 MiB, kept afterwards by the allocator). Request handling never runs a
+//! hash on an async worker, and the hashing threads run at a lower priority
+//! than the rest of the process.
+
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex, mpsc},
+};
+
+use anyhow::Context;
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHash, Version,
+    password_hash::{self, Output, ParamsString, Salt, SaltString, rand_core::OsRng},
+};
+
+use crate::{config::Secret, error::Result};
+
+/// The argon2 working memory of one thread, reused from hash to hash.
+#[derive(Default)]
+pub struct Memory(Vec<Block>);
+
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// The hashing threads; cheap to clone. The threads stop when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct Passwords {
+    jobs: Arc<mpsc::Sender<Job>>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords").finish_non_exhaustive()
+    }
+}
+
+/// One hashing thread per core.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+impl Passwords {
+    /// Starts `threads` hashing threads (at least one).
+    pub fn start(threads: usize) -> anyhow::Result<Self> {
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            std::thread::Builder::new()
+                .name(format!("tokend-argon2-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    let mut memory = Memory::default();
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(jobs) => jobs.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking hash fails its own request (its answer
+                        // channel is dropped), not the thread.
+                        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut memory)));
+                    }
+                })
+                .context("start a password hashing thread")?;
+        }
+        Ok(Passwords {
+            jobs: Arc::new(sender),
+        })
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Memory) -> R + Send + 'static,
+    ) -> Result<R> {
+        let (answer, result) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move |memory| {
+                let _ = answer.send(work(memory));
+            }))
+            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+        Ok(result.await.context("password hashing failed")?)
+    }
+
+    /// A new argon2id hash (PHC string) of the password.
+    pub async fn hash(&self, password: Secret) -> Result<String> {
+        Ok(self
+            .run(move |memory| hash_with(memory, &password))
+            .await??)
+    }
+
+    /// Whether the password matches the hash (compared in constant time).
+    pub async fn verify(&self, hash: String, password: Secret) -> Result<bool> {
+        self.run(move |memory| verify_with(memory, &hash, &password))
+            .await
+    }
+}
+
+/// Hashing yields the CPU to request handling: a burst of logins makes
+/// logins slower, not every other call.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: plain system call on integers. On Linux the nice value is per
+    // thread, and `who = 0` names the calling thread only.
+    let _ = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, HASHING_NICENESS) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// The nice value of the hashing threads (request handling runs at 0).
+#[cfg(target_os = "linux")]
+const HASHING_NICENESS: libc::c_int = 10;
+
+/// Hashes on this thread with `memory`: what the pool threads run.
+pub fn hash_with(memory: &mut Memory, password: &Secret) -> anyhow::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+    let hash = compute(
+        memory,
+        &argon2,
+        &params,
+        password,
+        salt.as_salt(),
+        output_len,
+    )
+    .and_then(|output| {
+        Ok(PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params)?,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        }
+        .to_string())
+    })
+    .map_err(|e| anyhow::anyhow!("hash password: {e}"))?;
+    Ok(hash)
+}
+
+/// Verifies on this thread with `memory`: what the pool threads run. A hash
+/// that cannot be parsed matches nothing.
+pub fn verify_with(memory: &mut Memory, hash: &str, password: &Secret) -> bool {
+    let mut check = || -> password_hash::Result<bool> {
+        let parsed = PasswordHash::new(hash)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Ok(false);
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v)?,
+            None => Version::V0x13,
+        };
+        let params = Params::try_from(&parsed)?;
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        let computed = compute(memory, &argon2, &params, password, salt, expected.len())?;
+        Ok(computed == expected)
+    };
+    check().unwrap_or(false)
+}
+
+/// argon2's own `hash_password`, in the given memory.
+fn compute(
+    memory: &mut Memory,
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &Secret,
+    salt: Salt<'_>,
+    output_len: usize,
+) -> password_hash::Result<Output> {
+    let mut salt_bytes = [0u8; Salt::MAX_LENGTH];
+    let salt = salt.decode_b64(&mut salt_bytes)?;
+    let blocks = params.block_count();
+    if memory.0.len() < blocks {
+        memory.0.resize(blocks, Block::default());
+    }
+    Output::init_with(output_len, |out| {
+        Ok(argon2.hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            salt,
+            out,
+            &mut memory.0[..blocks],
+        )?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use argon2::{PasswordHasher, PasswordVerifier};
+
+    use super::*;
+
+    fn secret(s: &str) -> Secret {
+        Secret::new(s)
+    }
+
+    #[test]
+    fn hashes_made_here_verify_with_the_argon2_crate() {
+        let hash = hash_with(&mut Memory::default(), &secret("correct horse")).unwrap();
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse", &parsed)
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", &parsed)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn hashes_made_by_the_argon2_crate_verify_here() {
+        let salt = SaltString::generate(&mut OsRng);
+        let hash = Argon2::default()
+            .hash_password(b"correct horse", &salt)
+            .unwrap()
+            .to_string();
+        let mut memory = Memory::default();
+        assert!(verify_with(&mut memory, &hash, &secret("correct horse")));
+        assert!(!verify_with(&mut memory, &hash, &secret("wrong")));
+    }
+
+    #[test]
+    fn reused_memory_gives_the_same_answers() {
+        let mut memory = Memory::default();
+        let first = hash_with(&mut memory, &secret("one")).unwrap();
+        let second = hash_with(&mut memory, &secret("two")).unwrap();
+        assert!(verify_with(&mut memory, &first, &secret("one")));
+        assert!(verify_with(&mut memory, &second, &secret("two")));
+        assert!(!verify_with(&mut memory, &first, &secret("two")));
+    }
+
+    #[test]
+    fn an_unparsable_hash_matches_nothing() {
+        assert!(!verify_with(
+            &mut Memory::default(),
+            "not a hash",
+            &secret("x")
+        ));
+    }
+}
