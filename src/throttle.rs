@@ -26,6 +26,12 @@ pub struct Limits {
     pub window: Duration,
 }
 
+/// What a username or address is counted under: PostgreSQL text cannot hold
+/// a NUL byte, and a client must not turn a login into a 503 with one.
+fn key(text: &str) -> String {
+    text.replace('\0', "\u{fffd}")
+}
+
 #[derive(Debug, Clone)]
 pub struct Throttle {
     db: Db,
@@ -45,6 +51,7 @@ impl Throttle {
     /// up its failures in the window; otherwise returns how many failures the
     /// username has in the window.
     pub async fn check(&self, username: &str, address: &str) -> Result<u64> {
+        let (username, address) = (&key(username), &key(address));
         let now = Utc::now();
         let since = self.window_start(now);
         let keys = [
@@ -93,6 +100,7 @@ impl Throttle {
 
     /// Records a failed login.
     pub async fn failed(&self, username: &str, address: &str) -> Result<()> {
+        let (username, address) = (&key(username), &key(address));
         let failure = login_failures::ActiveModel {
             id: Set(Uuid::now_v7()),
             username: Set(username.chars().take(150).collect()),
@@ -107,6 +115,7 @@ impl Throttle {
 
     /// Forgets the failures for a username after a successful login.
     pub async fn succeeded(&self, username: &str) -> Result<()> {
+        let username = &key(username);
         login_failures::Entity::delete_many()
             .filter(login_failures::Column::Username.eq(username))
             .exec(&self.db.write)
