@@ -28,6 +28,7 @@ pub struct UserOut {
     pub is_admin: bool,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_login: Option<DateTime<Utc>>,
 }
 
@@ -79,6 +80,7 @@ pub struct NewPassword {
 #[derive(Object)]
 pub struct ArchiveRequest {
     /// Archive tokens that died before this instant (default and at most: now).
+    #[oai(nullable)]
     pub expired_before: Option<DateTime<Utc>>,
 }
 

@@ -25,6 +25,7 @@ pub struct ApiTokenInfo {
     pub prefix: String,
     pub created_at: DateTime<Utc>,
     /// Last authenticated use, to the minute.
+    #[oai(nullable)]
     pub last_used_at: Option<DateTime<Utc>>,
 }
 

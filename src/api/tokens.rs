@@ -55,16 +55,22 @@ pub struct TokenItem {
     /// `access`, `refresh` or `registry`.
     pub token_type: String,
     /// The token it was minted from.
+    #[oai(nullable)]
     pub parent_id: Option<Uuid>,
     /// Its owner.
+    #[oai(nullable)]
     pub user_id: Option<Uuid>,
     pub issued_at: DateTime<Utc>,
     /// Natural expiry; null when expiry is disabled.
+    #[oai(nullable)]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was force-expired; null otherwise.
+    #[oai(nullable)]
     pub expired_at: Option<DateTime<Utc>>,
     /// When a rotation used it up (refresh tokens).
+    #[oai(nullable)]
     pub rotated_at: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub device: Option<DeviceOut>,
 }
 
@@ -73,6 +79,7 @@ pub struct TokenItem {
 pub struct TokenPage {
     pub items: Vec<TokenItem>,
     /// Pass as `cursor` for the next page; null on the last page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
