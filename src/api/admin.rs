@@ -9,8 +9,9 @@ use uuid::Uuid;
 use super::{
     ApiTags,
     error::ApiError,
+    text::Text,
     token::Expired,
-    tokens::{StateParam, TokenPage, list_query},
+    tokens::{CursorParam, StateParam, TokenPage, list_query},
 };
 use crate::{
     AppState,
@@ -45,27 +46,29 @@ impl From<users::Model> for UserOut {
     }
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// A new user.
 #[derive(Object)]
 pub struct CreateUser {
-    /// 1 to 150 letters, digits and `@.+-_`.
-    pub username: String,
+    /// 1 to 150 letters, digits and `@.+-_` (Unicode letters and digits, as
+    /// Django allows them).
+    #[oai(validator(min_length = 1, max_length = 150))]
+    pub username: Text,
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: String,
-    #[oai(default)]
-    pub is_admin: bool,
-    #[oai(default = "yes")]
-    pub is_active: bool,
+    pub password: Text,
+    /// Absent or `null`: `false`.
+    #[oai(nullable)]
+    pub is_admin: Option<bool>,
+    /// Absent or `null`: `true`.
+    #[oai(nullable)]
+    pub is_active: Option<bool>,
 }
 
-/// Flags to change; absent ones stay.
+/// Flags to change; absent (or `null`) ones stay.
 #[derive(Object)]
 pub struct PatchUser {
+    #[oai(nullable)]
     pub is_active: Option<bool>,
+    #[oai(nullable)]
     pub is_admin: Option<bool>,
 }
 
@@ -73,7 +76,7 @@ pub struct PatchUser {
 #[derive(Object)]
 pub struct NewPassword {
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: String,
+    pub password: Text,
 }
 
 /// What to archive.
@@ -130,10 +133,10 @@ impl AdminApi {
         let user = state
             .users
             .create(NewUser {
-                username: body.username,
-                password: Secret::new(body.password),
-                is_admin: body.is_admin,
-                is_active: body.is_active,
+                username: body.username.into_inner(),
+                password: Secret::new(body.password.into_inner()),
+                is_admin: body.is_admin.unwrap_or(false),
+                is_active: body.is_active.unwrap_or(true),
             })
             .await?;
         Ok(CreatedUser::Created(Json(user.into())))
@@ -201,7 +204,7 @@ impl AdminApi {
         admin(auth)?;
         state
             .accounts
-            .change_password(&username.0, Secret::new(body.0.password))
+            .change_password(&username.0, Secret::new(body.0.password.into_inner()))
             .await?;
         Ok(NoContent::Done)
     }
@@ -251,7 +254,7 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorParam>>,
     ) -> Result<Json<TokenPage>, ApiError> {
         admin(auth)?;
         let user_id = match username.0 {

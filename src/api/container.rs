@@ -72,11 +72,11 @@ pub enum RegistryTokenAnswer {
 #[derive(Object, Deserialize)]
 pub struct OAuthRequest {
     /// `password` or `refresh_token`.
-    pub grant_type: Option<String>,
+    pub grant_type: String,
     /// The registry's service name; one of `registry_service`.
-    pub service: Option<String>,
+    pub service: String,
     /// Who the client is (`docker`, `containers/image`, …).
-    pub client_id: Option<String>,
+    pub client_id: String,
     /// `offline` to get a refresh token with a password grant.
     pub access_type: Option<String>,
     /// Space-separated scopes, like `repository:samalba/my-app:pull,push`.
@@ -178,7 +178,7 @@ impl ContainerApi {
         req: &Request,
         auth: RegistryAuth,
         /// The registry's service name; one of `registry_service`.
-        service: Query<Option<String>>,
+        service: Query<String>,
         /// A resource and actions, `type[(class)]:name:action[,action]`; repeat
         /// for several. Empty ones are ignored.
         #[oai(default)]
@@ -192,7 +192,7 @@ impl ContainerApi {
         #[oai(name = "client_id")]
         _client_id: Query<Option<String>>,
     ) -> Result<RegistryTokenAnswer, ApiError> {
-        let service = service.0.ok_or_else(|| missing("service"))?;
+        let service = service.0;
         let scopes = parse_scopes(scope.0.iter().map(String::as_str))
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
         let client = client_info(req, state.config.trust_proxy_headers);
@@ -310,9 +310,9 @@ async fn oauth_grant(
             .filter(|v| !v.is_empty())
             .ok_or_else(|| OAuthError::from(missing(name)))
     };
-    let grant_type = required(form.grant_type, "grant_type")?;
-    let service = required(form.service, "service")?;
-    required(form.client_id, "client_id")?;
+    let grant_type = required(Some(form.grant_type), "grant_type")?;
+    let service = required(Some(form.service), "service")?;
+    required(Some(form.client_id), "client_id")?;
     let scopes = parse_scopes(form.scope.as_deref())
         .map_err(|e| OAuthError::new(Error::InvalidRequest(e.to_string()), "invalid_scope"))?;
     let container = &state.container;
@@ -390,10 +390,12 @@ fn oauth_bad_request(err: poem::Error) -> OAuthAnswer {
             "unsupported_media_type",
         ));
     }
-    OAuthAnswer::BadRequest(body(
-        "The body is not a valid form: each field may be given once.",
-        "invalid_request",
-    ))
+    // serde_urlencoded's message names the field: "missing field `service`".
+    let detail = format!(
+        "The body is not a valid form ({}): `grant_type`, `service` and `client_id` are required, each field may be given once.",
+        err.to_string().lines().next().unwrap_or_default()
+    );
+    OAuthAnswer::BadRequest(body(&detail, "invalid_request"))
 }
 
 /// A 401 for bad Basic credentials says how to authenticate.

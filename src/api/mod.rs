@@ -7,6 +7,7 @@ pub mod container;
 pub mod error;
 pub mod meta;
 pub mod oauth;
+pub mod text;
 pub mod token;
 pub mod tokens;
 

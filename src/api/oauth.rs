@@ -5,16 +5,17 @@ use poem::web::Data;
 use poem_openapi::{ApiRequest, Object, OpenApi, payload::Form, payload::Json};
 use serde::Deserialize;
 
-use super::{ApiTags, error::ApiError, token::Valid};
+use super::{ApiTags, error::ApiError, text::Text, token::Valid};
 use crate::{AppState, auth::BearerAuth, error::Error, jwt::TokenType};
 
 /// A token, with an optional hint of its type.
 #[derive(Object, Deserialize)]
 pub struct TokenForm {
     /// The token.
-    pub token: String,
+    pub token: Text,
     /// `access_token` or `refresh_token`; tokend finds out by itself.
-    pub token_type_hint: Option<String>,
+    #[oai(nullable)]
+    pub token_type_hint: Option<Text>,
 }
 
 /// A token, form-encoded (RFC 7009/7662) or as JSON.

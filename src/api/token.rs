@@ -8,7 +8,7 @@ use poem_openapi::{
 };
 use serde::Deserialize;
 
-use super::{ApiTags, client_info, error::ApiError};
+use super::{ApiTags, client_info, error::ApiError, text::Text};
 use crate::{AppState, config::Secret, registry::Pair};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -22,10 +22,10 @@ const EXAMPLE_JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6IkhUVUM6M
 pub struct Credentials {
     /// The user's name.
     #[oai(validator(min_length = 1, max_length = 150))]
-    pub username: String,
+    pub username: Text,
     /// The user's password.
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: String,
+    pub password: Text,
 }
 
 /// Credentials, as JSON or form-encoded.
@@ -41,7 +41,7 @@ pub enum ObtainBody {
 pub struct RefreshRequest {
     /// The refresh token from `obtain` (or the last rotating `refresh`).
     #[oai(validator(min_length = 1))]
-    pub refresh: String,
+    pub refresh: Text,
 }
 
 /// A refresh token, as JSON or form-encoded.
@@ -57,7 +57,7 @@ pub enum RefreshBody {
 pub struct VerifyRequest {
     /// An access or refresh token.
     #[oai(validator(min_length = 1))]
-    pub token: String,
+    pub token: Text,
 }
 
 /// A token, as JSON or form-encoded.
@@ -73,9 +73,10 @@ pub enum VerifyBody {
 pub struct ExpireRequest {
     /// An access or refresh token; holding it is the right to expire it.
     #[oai(validator(min_length = 1))]
-    pub token: String,
-    /// Also expire every token connected to it through parent links.
-    #[oai(default)]
+    pub token: Text,
+    /// Also expire every token connected to it through parent links
+    /// (absent or `null`: `false`).
+    #[oai(default, nullable)]
     #[serde(default)]
     pub affect_tree: bool,
 }
@@ -151,7 +152,11 @@ impl TokenApi {
         let address = client.address.clone().unwrap_or_default();
         let user = state
             .users
-            .login(&creds.username, Secret::new(creds.password), &address)
+            .login(
+                &creds.username,
+                Secret::new(creds.password.into_inner()),
+                &address,
+            )
             .await?;
         let issued = state.registry.obtain(&user, client).await?;
         if state.config.update_last_login {

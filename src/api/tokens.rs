@@ -3,7 +3,15 @@
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{Enum, Object, OpenApi, param::Path, param::Query, payload::Json};
+use std::borrow::Cow;
+
+use poem_openapi::{
+    Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{ParseError, ParseFromParameter, ParseResult, Type},
+};
 use uuid::Uuid;
 
 use super::{ApiTags, error::ApiError, token::Expired};
@@ -11,8 +19,52 @@ use crate::{
     AppState,
     auth::BearerAuth,
     error::Error,
-    registry::{Cursor, ListQuery, Page, TokenState},
+    registry::{CURSOR_PATTERN, Cursor, ListQuery, Page, TokenState},
 };
+
+/// The `cursor` query parameter: a page's `next_cursor`, or empty for the
+/// first page. Documented with its pattern, so that every text the spec
+/// allows is one tokend reads.
+#[derive(Debug, Clone, Copy)]
+pub struct CursorParam(Option<Cursor>);
+
+impl Type for CursorParam {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "string(cursor)".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            pattern: Some(CURSOR_PATTERN.into()),
+            ..MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl ParseFromParameter for CursorParam {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        if value.is_empty() {
+            return Ok(CursorParam(None));
+        }
+        Cursor::decode(value)
+            .map(|c| CursorParam(Some(c)))
+            .map_err(|_| ParseError::custom("not a cursor tokend gave"))
+    }
+}
 
 /// Which tokens to list.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,8 +168,9 @@ impl From<Page> for TokenPage {
 /// Whether to expire the token's whole tree.
 #[derive(Object)]
 pub struct ExpireOne {
-    /// Also expire every token connected to it through parent links.
-    #[oai(default)]
+    /// Also expire every token connected to it through parent links
+    /// (absent or `null`: `false`).
+    #[oai(default, nullable)]
     pub affect_tree: bool,
 }
 
@@ -126,12 +179,9 @@ pub fn list_query(
     user_id: Option<Uuid>,
     state: Option<StateParam>,
     limit: Option<u64>,
-    cursor: Option<String>,
+    cursor: Option<CursorParam>,
 ) -> Result<ListQuery, Error> {
-    let cursor = cursor
-        .filter(|c| !c.is_empty())
-        .map(|c| Cursor::decode(&c))
-        .transpose()?;
+    let cursor = cursor.and_then(|c| c.0);
     Ok(ListQuery {
         user_id,
         state: state.map_or(TokenState::Active, Into::into),
@@ -159,7 +209,7 @@ impl TokensApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<CursorParam>>,
     ) -> Result<Json<TokenPage>, ApiError> {
         let query = list_query(Some(auth.0.user.id), token_state.0, limit.0, cursor.0)?;
         Ok(Json(state.registry.list(query).await?.into()))

@@ -475,28 +475,36 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// An opaque string: base64url of `<nanoseconds>.<id>`.
+    /// `<nanoseconds>.<id>`; see [`CURSOR_PATTERN`].
     pub fn encode(&self) -> String {
-        use base64::Engine;
         let nanos = self.issued_at.timestamp_nanos_opt().unwrap_or(i64::MAX);
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{nanos}.{}", self.id))
+        format!("{nanos}.{}", self.id)
     }
 
     pub fn decode(text: &str) -> Result<Self> {
-        use base64::Engine;
         let bad = || Error::InvalidRequest("The cursor is not valid.".into());
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .map_err(|_| bad())?;
-        let raw = String::from_utf8(raw).map_err(|_| bad())?;
-        let (nanos, id) = raw.split_once('.').ok_or_else(bad)?;
+        let (nanos, id) = text.split_once('.').ok_or_else(bad)?;
+        // Exactly what the pattern allows: up to 19 digits, the 19th-place
+        // one at most 8 (below i64::MAX), and a hyphenated id.
+        let in_range = nanos.len() < 19 || (nanos.len() == 19 && nanos.as_bytes()[0] <= b'8');
+        if nanos.is_empty()
+            || !in_range
+            || !nanos.bytes().all(|b| b.is_ascii_digit())
+            || id.len() != 36
+        {
+            return Err(bad());
+        }
         let nanos: i64 = nanos.parse().map_err(|_| bad())?;
         Ok(Cursor {
             issued_at: DateTime::from_timestamp_nanos(nanos),
-            id: id.parse().map_err(|_| bad())?,
+            id: Uuid::try_parse(id).map_err(|_| bad())?,
         })
     }
 }
+
+/// What a cursor looks like, for the API's documentation and validation:
+/// every text it matches decodes (or is empty: the first page).
+pub const CURSOR_PATTERN: &str = "^(([0-9]{1,18}|[0-8][0-9]{18})\\.[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$";
 
 /// A listing request.
 #[derive(Debug, Clone, Default)]

@@ -290,3 +290,61 @@ async fn admin_browses_the_registry_by_user_and_state() {
     // Active tokens of everybody: bob's refresh token and the admin's pair.
     assert_eq!(page["items"].as_array().unwrap().len(), 3);
 }
+
+/// The spec documents the flags as nullable: `null` means the default on
+/// creation and "leave it" on a change, and the spec says so.
+#[tokio::test]
+async fn null_flags_take_their_defaults_and_the_spec_says_they_may() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let resp = app
+        .call(
+            Method::POST,
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "nora", "password": "nora-password", "is_admin": null, "is_active": null})),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let user: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (&user["is_admin"], &user["is_active"]),
+        (&json!(false), &json!(true))
+    );
+    let user: Value = app
+        .call(
+            Method::PATCH,
+            "/api/v1/users/nora",
+            &admin,
+            Some(json!({"is_active": null, "is_admin": true})),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&user["is_admin"], &user["is_active"]),
+        (&json!(true), &json!(true))
+    );
+
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (schema, field) in [
+        ("CreateUser", "is_admin"),
+        ("CreateUser", "is_active"),
+        ("PatchUser", "is_active"),
+        ("PatchUser", "is_admin"),
+    ] {
+        assert_eq!(
+            spec["components"]["schemas"][schema]["properties"][field]["nullable"], true,
+            "{schema}.{field}"
+        );
+    }
+}

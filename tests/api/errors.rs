@@ -1,4 +1,5 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::helpers::{TestApp, error_code};
 
@@ -219,4 +220,55 @@ async fn health_needs_no_database_and_ready_checks_it() {
     assert_eq!(resp.status(), StatusCode::OK);
     let resp = app.client.get(app.url("/ready")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+}
+
+/// poem-openapi alone would read `5` or `true` as the string "5" or "true";
+/// the spec says `string`, so each is a 400 and changes nothing.
+#[tokio::test]
+async fn a_number_or_boolean_where_a_string_belongs_is_a_400_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.create_user("12345678", "12345678", false).await;
+    let admin = app.admin_token().await;
+    let (_, refresh) = app.pair("12345678", "12345678").await;
+    let cases = [
+        (
+            "/api/v1/token/obtain",
+            json!({"username": 12345678, "password": 12345678}),
+        ),
+        (
+            "/api/v1/users/12345678/password",
+            json!({"password": 87654321}),
+        ),
+        (
+            "/api/v1/users",
+            json!({"username": 42, "password": "a-good-password"}),
+        ),
+        ("/api/v1/oauth/revoke", json!({"token": true})),
+        ("/api/v1/oauth/introspect", json!({"token": 1})),
+        ("/api/v1/token/verify", json!({"token": false})),
+        ("/api/v1/token/refresh", json!({"refresh": 0})),
+    ];
+    for (path, body) in cases {
+        let resp = app
+            .call(Method::POST, path, &admin, Some(body.clone()))
+            .await;
+        assert_eq!(
+            error_code(resp).await,
+            (StatusCode::BAD_REQUEST, "invalid_request".into()),
+            "{path} {body}"
+        );
+    }
+    // The password did not change and no user "42" exists.
+    app.pair("12345678", "12345678").await;
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::OK);
+    let resp = app.get_with("/api/v1/users", &admin).await;
+    let users: serde_json::Value = resp.json().await.unwrap();
+    assert!(
+        users
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|u| u["username"] != "42"),
+        "{users}"
+    );
 }

@@ -56,3 +56,24 @@ async fn docs_are_served_as_a_page() {
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("<html"));
 }
+
+/// What the token server refuses without, its spec requires: a client
+/// generated from the spec sends these fields.
+#[tokio::test]
+async fn the_token_server_documents_the_fields_it_requires() {
+    let spec: Value = serde_json::from_str(&tokend::api::spec_json()).unwrap();
+    let service = spec["paths"]["/token"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "service")
+        .unwrap();
+    assert_eq!(service["required"], true);
+    let required = &spec["components"]["schemas"]["OAuthRequest"]["required"];
+    for field in ["grant_type", "service", "client_id"] {
+        assert!(
+            required.as_array().unwrap().iter().any(|f| f == field),
+            "{field}: {required}"
+        );
+    }
+}
