@@ -8,13 +8,17 @@
 //! the registry look-up that follows is not affected.
 //!
 //! Bounded: a fixed number of slots, each holding one token; a new token
-//! replaces whatever was in its slot.
+//! replaces whatever was in its slot. The slot is chosen by a keyed hash
+//! (random per process) and the text compared in constant time, so neither
+//! the slot nor the comparison tells a caller how close a guess came.
 
 use std::{
     collections::hash_map::RandomState,
     hash::BuildHasher,
     sync::{Mutex, PoisonError},
 };
+
+use subtle::ConstantTimeEq;
 
 use super::Claims;
 
@@ -65,7 +69,10 @@ impl VerifiedTokens {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         slot.as_ref()
-            .filter(|e| &*e.token == token && e.audience.as_deref() == audience)
+            .filter(|e| {
+                bool::from(e.token.as_bytes().ct_eq(token.as_bytes()))
+                    && e.audience.as_deref() == audience
+            })
             .map(|e| e.verified.clone())
     }
 

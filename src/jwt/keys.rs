@@ -2,7 +2,7 @@ use std::{fs, io::Write, path::Path};
 
 use anyhow::{Context, bail};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
 
 use crate::{
@@ -11,9 +11,23 @@ use crate::{
 };
 
 use super::{
-    MAX_TOKEN_LEN, cert,
+    Claims, MAX_TOKEN_LEN,
+    cache::{Verified, VerifiedTokens},
+    cert,
     private_key::{PrivateKey, libtrust_kid},
 };
+
+/// Verified tokens a ring remembers (about 0.5 KiB each, 2 MiB at most).
+const REMEMBERED_TOKENS: usize = 4096;
+
+/// tokend's claims and the `nbf` claim, which they lack but a token may carry.
+#[derive(Deserialize)]
+struct Timed {
+    #[serde(flatten)]
+    claims: Claims,
+    #[serde(default)]
+    nbf: Option<i64>,
+}
 
 /// One key of the ring: its id, its algorithm, and what it signs and
 /// verifies with.
@@ -28,6 +42,10 @@ pub struct Key {
     spki_der: Option<Vec<u8>>,
     /// The configured certificate chain (standard base64 DER, leaf first).
     cert_chain: Option<Vec<String>>,
+    /// ES256 keys sign with this, built once: jsonwebtoken rebuilds the
+    /// signing key from its DER on every signature (deriving and checking
+    /// the public key), which costs more than the signature itself.
+    es256: Option<p256::ecdsa::SigningKey>,
 }
 
 impl std::fmt::Debug for Key {
@@ -63,6 +81,7 @@ impl Key {
             jwk: None,
             spki_der: None,
             cert_chain: None,
+            es256: None,
         })
     }
 
@@ -83,6 +102,10 @@ impl Key {
         jwk.insert("alg".into(), alg_name(alg).into());
         jwk.insert("use".into(), "sig".into());
         let (encoding, decoding) = private.jwt_keys()?;
+        let es256 = match private {
+            PrivateKey::P256(secret) => Some(p256::ecdsa::SigningKey::from(secret)),
+            _ => None,
+        };
         Ok(Key {
             kid,
             alg,
@@ -91,6 +114,7 @@ impl Key {
             jwk: Some(serde_json::Value::Object(jwk)),
             spki_der: Some(spki_der),
             cert_chain: None,
+            es256,
         })
     }
 
@@ -145,6 +169,7 @@ pub struct KeyRing {
     header: Header,
     leeway: u64,
     issuer: Option<String>,
+    verified: VerifiedTokens,
 }
 
 /// Whether building a ring may create `<data_dir>/signing-key.pem`.
@@ -219,6 +244,7 @@ impl KeyRing {
             header,
             leeway: config.leeway.0.as_secs(),
             issuer: config.issuer.clone(),
+            verified: VerifiedTokens::new(REMEMBERED_TOKENS),
         }
     }
 
@@ -250,9 +276,13 @@ impl KeyRing {
     }
 
     fn sign_with_header<T: Serialize>(&self, header: &Header, claims: &T) -> Result<String> {
-        jsonwebtoken::encode(header, claims, &self.signing_key().encoding)
-            .context("sign token")
-            .map_err(Error::from)
+        let key = self.signing_key();
+        match &key.es256 {
+            Some(signing_key) => sign_es256(signing_key, header, claims),
+            None => jsonwebtoken::encode(header, claims, &key.encoding)
+                .context("sign token")
+                .map_err(Error::from),
+        }
     }
 
     /// Verifies a token: length → header → key by `kid` → the key's own
@@ -294,11 +324,65 @@ impl KeyRing {
         Ok(data.claims)
     }
 
+    /// [`verify`](Self::verify) for tokend's own claims, remembering the
+    /// tokens it verified: a token seen before costs a hash, a constant-time
+    /// comparison and the time checks instead of a signature check (see
+    /// `jwt::cache`). The ring never changes while it serves, so a signature
+    /// once valid stays valid; what the registry says is checked after this,
+    /// on every call.
+    pub fn verify_claims(&self, token: &str, audience: Option<&str>) -> Result<Claims> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(Error::TokenNotValid);
+        }
+        if let Some(hit) = self.verified.get(token, audience) {
+            return if self.in_time(hit.claims.exp, hit.nbf) {
+                Ok(hit.claims)
+            } else {
+                Err(Error::TokenNotValid)
+            };
+        }
+        let Timed { claims, nbf } = self.verify(token, audience)?;
+        let verified = Verified { claims, nbf };
+        self.verified.put(token, audience, &verified);
+        Ok(verified.claims)
+    }
+
+    /// jsonwebtoken's time checks, as `verify` applies them: not past `exp`,
+    /// not before `nbf`, each with the leeway.
+    fn in_time(&self, exp: Option<i64>, nbf: Option<i64>) -> bool {
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let leeway = self.leeway as i64;
+        exp.is_none_or(|exp| exp >= now - leeway) && nbf.is_none_or(|nbf| nbf <= now + leeway)
+    }
+
     /// The public keys, as an RFC 7517 JWK set (no secrets, no private parts).
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self.keys.iter().filter_map(|k| k.jwk.clone()).collect();
         serde_json::json!({ "keys": keys })
     }
+}
+
+/// What `jsonwebtoken::encode` does for ES256, with a signing key built
+/// once: the same deterministic (RFC 6979) signature, so the same token.
+fn sign_es256<T: Serialize>(
+    signing_key: &p256::ecdsa::SigningKey,
+    header: &Header,
+    claims: &T,
+) -> Result<String> {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use p256::ecdsa::{Signature, signature::Signer};
+    let header = serde_json::to_vec(header).context("encode header")?;
+    let payload = serde_json::to_vec(claims).context("encode claims")?;
+    let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 92);
+    URL_SAFE_NO_PAD.encode_string(&header, &mut token);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+    let signature: Signature = signing_key
+        .try_sign(token.as_bytes())
+        .context("sign token")?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+    Ok(token)
 }
 
 fn is_hmac(alg: Algorithm) -> bool {
@@ -404,6 +488,94 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn es256_ring() -> (KeyRing, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            algorithm: "ES256".into(),
+            ..Config::default()
+        };
+        (KeyRing::from_config(&config).unwrap(), dir)
+    }
+
+    #[test]
+    fn es256_tokens_are_the_ones_jsonwebtoken_makes() {
+        let (ring, _dir) = es256_ring();
+        assert!(ring.signing_key().es256.is_some());
+        let claims = serde_json::json!({"sub": "someone", "jti": "x", "iat": 1});
+        let mut x5c = ring.header.clone();
+        x5c.x5c = Some(vec!["MIIB".into()]);
+        for header in [&ring.header, &x5c] {
+            let ours = ring.sign_with_header(header, &claims).unwrap();
+            let theirs =
+                jsonwebtoken::encode(header, &claims, &ring.signing_key().encoding).unwrap();
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    fn claims(exp: Option<i64>) -> Claims {
+        let user_id = uuid::Uuid::now_v7();
+        Claims {
+            token_type: super::super::TokenType::Access,
+            jti: uuid::Uuid::new_v4(),
+            iat: 0,
+            exp,
+            sub: user_id.to_string(),
+            user_id,
+            username: "ann".into(),
+            iss: None,
+            aud: None,
+        }
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let (ring, _dir) = es256_ring();
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        let live = ring.sign(&claims(Some(now + 60))).unwrap();
+        assert!(ring.verify_claims(&live, None).is_ok());
+        assert!(ring.verify_claims(&live, None).is_ok(), "a hit");
+        // Past its expiry (and the leeway) by the time of the second call:
+        // the first verifies and remembers it, the hit checks the time again.
+        let leeway = ring.leeway as i64;
+        let dying = ring.sign(&claims(Some(now - leeway - 1))).unwrap();
+        assert!(ring.verify_claims(&dying, None).is_err());
+        let text = ring.sign(&claims(Some(now + 60))).unwrap();
+        let verified = ring.verify_claims(&text, None).unwrap();
+        ring.verified.put(
+            &text,
+            None,
+            &Verified {
+                claims: Claims {
+                    exp: Some(now - leeway - 1),
+                    ..verified
+                },
+                nbf: None,
+            },
+        );
+        assert!(ring.verify_claims(&text, None).is_err(), "an expired hit");
+    }
+
+    #[test]
+    fn a_remembered_token_is_checked_for_the_audience_asked() {
+        let (ring, _dir) = es256_ring();
+        let token = ring.sign(&claims(None)).unwrap();
+        assert!(ring.verify_claims(&token, None).is_ok());
+        assert!(ring.verify_claims(&token, Some("registry")).is_err());
+    }
+
+    #[test]
+    fn a_tampered_copy_of_a_remembered_token_is_refused() {
+        let (ring, _dir) = es256_ring();
+        let token = ring.sign(&claims(None)).unwrap();
+        assert!(ring.verify_claims(&token, None).is_ok());
+        let mut tampered = token.into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(ring.verify_claims(&tampered, None).is_err());
+    }
 
     #[test]
     fn hmac_keys_refuse_short_secrets() {

@@ -2,6 +2,7 @@
 //! them, the JWKS that publishes the public keys, and the private keys and
 //! certificates behind them.
 
+mod cache;
 pub mod cert;
 mod claims;
 mod keys;
