@@ -131,8 +131,11 @@ impl ApiTokens {
         let (row, user) = api_tokens::Entity::find()
             .filter(api_tokens::Column::Digest.eq(digest(token)))
             .find_also_related(users::Entity)
-            .one(&self.db.read)
+            // The digest is unique; no bound `LIMIT` to re-plan (see
+            // `registry::find_by_jti`).
+            .all(&self.db.read)
             .await?
+            .pop()
             .ok_or(Error::TokenNotValid)?;
         let user = user.filter(|u| u.is_active).ok_or(Error::TokenNotValid)?;
         let now = Utc::now();

@@ -2,7 +2,7 @@
 //! the pool instead of failing with "database is locked") and a pool of
 //! readers; PostgreSQL gets one pool for both.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
@@ -18,7 +18,7 @@ use sea_orm::{
     },
 };
 
-use crate::config::Config;
+use crate::{config::Config, inline_read::InlineReader};
 
 /// The connections of one database.
 #[derive(Clone, Debug)]
@@ -27,6 +27,9 @@ pub struct Db {
     pub read: DatabaseConnection,
     /// For every write transaction.
     pub write: DatabaseConnection,
+    /// SQLite in a file: the token look-up of every authenticated call,
+    /// on the calling thread (see `inline_read`).
+    pub inline: Option<Arc<InlineReader>>,
 }
 
 impl Db {
@@ -48,6 +51,7 @@ impl Db {
             Ok(Db {
                 read: conn.clone(),
                 write: conn,
+                inline: None,
             })
         }
     }
@@ -98,9 +102,15 @@ async fn connect_sqlite(config: &Config, url: &str, timeout: Duration) -> anyhow
         .acquire_timeout(timeout)
         .after_release(|conn, _| Box::pin(still_usable(conn)))
         .connect_lazy_with(options.pragma("cache_size", READER_CACHE_SIZE));
+    let in_memory = path.as_os_str() == ":memory:" || url.contains("mode=memory");
+    let inline = (!in_memory).then(|| {
+        let cache_size = READER_CACHE_SIZE.parse().unwrap_or(-1024);
+        Arc::new(InlineReader::new(path.clone(), timeout, cache_size))
+    });
     Ok(Db {
         read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
         write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+        inline,
     })
 }
 

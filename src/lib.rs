@@ -13,6 +13,7 @@ pub mod config;
 pub mod container;
 pub mod db;
 pub mod error;
+pub mod inline_read;
 pub mod jwt;
 pub mod passwords;
 pub mod registry;

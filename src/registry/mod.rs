@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     config::{Config, Lifetime},
     error::{Error, Result},
+    inline_read::Found,
     jwt::{Claims, KeyRing, TokenType},
 };
 use pipeline::{ClientInfo, NewToken, Pipeline, RegistrationContext};
@@ -108,8 +109,8 @@ impl Registry {
     pub async fn obtain(&self, user: &users::Model, client: ClientInfo) -> Result<Pair> {
         let now = Utc::now();
         let audience = self.settings.audience.as_deref();
-        let (refresh, refresh_new) = self.mint(user, TokenType::Refresh, now, audience)?;
-        let (access, access_new) = self.mint(user, TokenType::Access, now, audience)?;
+        let (refresh, refresh_new) = self.mint(user.into(), TokenType::Refresh, now, audience)?;
+        let (access, access_new) = self.mint(user.into(), TokenType::Access, now, audience)?;
         let txn = self.db.write.begin().await?;
         let ctx = RegistrationContext {
             tokens: vec![refresh_new, access_new],
@@ -140,7 +141,7 @@ impl Registry {
         let mut issue = Vec::with_capacity(2);
         let mut refresh = None;
         if let (Some(user), Some(audience)) = (user, offline_audience) {
-            let (signed, new) = self.mint(user, TokenType::Refresh, now, Some(audience))?;
+            let (signed, new) = self.mint(user.into(), TokenType::Refresh, now, Some(audience))?;
             refresh = Some(signed);
             issue.push(new);
         }
@@ -166,9 +167,29 @@ impl Registry {
     /// its whole tree is expired, unless it comes within the reuse grace.
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
         let audience = self.settings.audience.as_deref();
+        let claims = self.keys.verify_claims(token, audience)?;
+        let now = Utc::now();
+        // Sign before taking the writer, which a refresh then holds for its
+        // database work alone (on SQLite every refresh waits for it). The
+        // refresh token names its user; should the user found in the
+        // transaction differ in name, the tokens are signed again for it.
+        let subject = Subject {
+            id: claims.user_id,
+            username: &claims.username,
+        };
+        let rotated = self
+            .settings
+            .rotate_refresh_tokens
+            .then(|| self.mint(subject, TokenType::Refresh, now, audience))
+            .transpose()?;
+        let access = self.mint(subject, TokenType::Access, now, audience)?;
         let (access, refresh) = self
-            .refresh_with(token, audience, client, |user, now| {
-                self.mint(user, TokenType::Access, now, audience)
+            .refresh_verified(&claims, audience, client, now, rotated, |user, now| {
+                if Subject::from(user) == subject {
+                    Ok(access)
+                } else {
+                    self.mint(user.into(), TokenType::Access, now, audience)
+                }
             })
             .await?;
         Ok(Issued { access, refresh })
@@ -185,11 +206,26 @@ impl Registry {
         client: ClientInfo,
         sign: impl FnOnce(&users::Model, DateTime<Utc>) -> Result<(T, NewToken)>,
     ) -> Result<(T, Option<SignedToken>)> {
-        let claims: Claims = self.keys.verify(token, audience)?;
+        let claims = self.keys.verify_claims(token, audience)?;
+        self.refresh_verified(&claims, audience, client, Utc::now(), None, sign)
+            .await
+    }
+
+    /// [`Registry::refresh_with`] for verified claims; `rotated` is the
+    /// successor refresh token when it was signed already (for the claims'
+    /// user).
+    async fn refresh_verified<T>(
+        &self,
+        claims: &Claims,
+        audience: Option<&str>,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+        rotated: Option<Minted>,
+        sign: impl FnOnce(&users::Model, DateTime<Utc>) -> Result<(T, NewToken)>,
+    ) -> Result<(T, Option<SignedToken>)> {
         if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
             return Err(Error::TokenNotValid);
         }
-        let now = Utc::now();
         let txn = self.db.write.begin().await?;
         let (mut row, mut user) = find_by_jti(&txn, claims.jti).await?;
         // Tree first, then user: every path takes them in this order.
@@ -204,7 +240,7 @@ impl Registry {
             self.on_reuse(txn, &row, now).await?;
             return Err(Error::TokenNotValid);
         }
-        let user = agrees(&claims, &row, user, now)?;
+        let user = agrees(claims, &row, user, now)?;
 
         let mut issue = Vec::with_capacity(2);
         let mut refresh = None;
@@ -222,7 +258,10 @@ impl Registry {
                 self.on_reuse(txn, &row, now).await?;
                 return Err(Error::TokenNotValid);
             }
-            let (signed, new) = self.mint(&user, TokenType::Refresh, now, audience)?;
+            let (signed, new) = match rotated {
+                Some(minted) if user.username == claims.username => minted,
+                _ => self.mint((&user).into(), TokenType::Refresh, now, audience)?,
+            };
             refresh = Some(signed);
             issue.push(new);
         }
@@ -279,16 +318,32 @@ impl Registry {
     /// Checks a token completely: signature and claims, then the registry
     /// (same type and user, active) and the user (exists, active).
     pub async fn check(&self, token: &str, expected: Option<TokenType>) -> Result<Checked> {
-        let claims: Claims = self.keys.verify(token, self.settings.audience.as_deref())?;
+        let claims = self
+            .keys
+            .verify_claims(token, self.settings.audience.as_deref())?;
         // A refresh token bound to a container registry service is for its
         // refresh grant only.
         if expected.is_some_and(|t| t != claims.token_type) || claims.aud != self.settings.audience
         {
             return Err(Error::TokenNotValid);
         }
-        let (row, user) = find_by_jti(&self.db.read, claims.jti).await?;
+        let (row, user) = self.read_by_jti(claims.jti).await?;
         let user = agrees(&claims, &row, user, Utc::now())?;
         Ok(Checked { claims, row, user })
+    }
+
+    /// A token's row and user, outside any transaction: on the calling
+    /// thread where SQLite allows it, else (and whenever that fails or meets
+    /// a value it cannot read) through sea-orm, which then decides.
+    async fn read_by_jti(&self, jti: Uuid) -> Result<(tokens::Model, Option<users::Model>)> {
+        if let Some(inline) = &self.db.inline {
+            match inline.token_by_jti(jti) {
+                Ok(Found::Row(row, user)) => return Ok((row, user)),
+                Ok(Found::Nothing) => return Err(Error::TokenNotValid),
+                Ok(Found::Undecodable) | Err(_) => {}
+            }
+        }
+        find_by_jti(&self.db.read, jti).await
     }
 
     /// Expires a valid token, or with `affect_tree` every token of its tree.
@@ -425,11 +480,11 @@ impl Registry {
     /// registry row.
     fn mint(
         &self,
-        user: &users::Model,
+        user: Subject<'_>,
         kind: TokenType,
         now: DateTime<Utc>,
         audience: Option<&str>,
-    ) -> Result<(SignedToken, NewToken)> {
+    ) -> Result<Minted> {
         let lifetime = match kind {
             TokenType::Refresh => self.settings.refresh_lifetime,
             _ => self.settings.access_lifetime,
@@ -442,7 +497,7 @@ impl Registry {
             exp: new.expires_at.map(|t| t.timestamp()),
             sub: user.id.to_string(),
             user_id: user.id,
-            username: user.username.clone(),
+            username: user.username.to_owned(),
             iss: self.settings.issuer.clone(),
             aud: audience.map(str::to_owned),
         };
@@ -452,6 +507,25 @@ impl Registry {
             expires_in: lifetime.0.map(|d| d.as_secs()),
         };
         Ok((signed, new))
+    }
+}
+
+/// A signed token and the registry row it will get.
+type Minted = (SignedToken, NewToken);
+
+/// Whom a token is for: what its claims name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Subject<'a> {
+    id: Uuid,
+    username: &'a str,
+}
+
+impl<'a> From<&'a users::Model> for Subject<'a> {
+    fn from(user: &'a users::Model) -> Self {
+        Subject {
+            id: user.id,
+            username: &user.username,
+        }
     }
 }
 
@@ -554,11 +628,14 @@ async fn find_by_jti(
     db: &impl ConnectionTrait,
     jti: Uuid,
 ) -> Result<(tokens::Model, Option<users::Model>)> {
+    // `jti` is unique: `all` returns at most one row, without the bound
+    // `LIMIT` of `one`, which makes SQLite re-plan the statement every time.
     tokens::Entity::find()
         .filter(tokens::Column::Jti.eq(jti))
         .find_also_related(users::Entity)
-        .one(db)
+        .all(db)
         .await?
+        .pop()
         .ok_or(Error::TokenNotValid)
 }
 

@@ -594,3 +594,51 @@ mod pipeline {
         assert_eq!(app.me(&access).await.status(), StatusCode::OK);
     }
 }
+
+/// The look-up every authenticated call makes runs on the calling thread on
+/// SQLite (`inline_read`): it must find exactly what sea-orm finds, for a
+/// token with a user and for one without (an anonymous registry token).
+#[tokio::test]
+async fn the_inline_token_look_up_finds_what_sea_orm_finds() {
+    let app = TestApp::spawn().await;
+    let Some(inline) = app.state.db.inline.clone() else {
+        // PostgreSQL: every read goes through sea-orm.
+        assert!(app.state.config.database_url().starts_with("postgres"));
+        return;
+    };
+    let (access, refresh) = app.pair("admin", ADMIN_PASSWORD).await;
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::OK);
+    let anonymous = app
+        .client
+        .get(app.url("/token?service=tokend"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for token in [&access, &refresh, &anonymous] {
+        let jti: uuid::Uuid = claims(token)["jti"].as_str().unwrap().parse().unwrap();
+        let (row, user) = tokens::Entity::find()
+            .filter(tokens::Column::Jti.eq(jti))
+            .find_also_related(entity::users::Entity)
+            .one(&app.state.db.read)
+            .await
+            .unwrap()
+            .unwrap();
+        match inline.token_by_jti(jti).unwrap() {
+            tokend::inline_read::Found::Row(inline_row, inline_user) => {
+                assert_eq!(inline_row, row);
+                assert_eq!(inline_user, user);
+            }
+            _ => panic!("the inline look-up did not find {jti}"),
+        }
+    }
+    assert!(matches!(
+        inline.token_by_jti(uuid::Uuid::new_v4()).unwrap(),
+        tokend::inline_read::Found::Nothing
+    ));
+}
