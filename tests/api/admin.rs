@@ -327,15 +327,7 @@ async fn null_flags_take_their_defaults_and_the_spec_says_they_may() {
         (&json!(true), &json!(true))
     );
 
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     for (schema, field) in [
         ("CreateUser", "is_admin"),
         ("CreateUser", "is_active"),

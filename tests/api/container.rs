@@ -139,15 +139,7 @@ async fn registry_token_has_the_claims_and_header_a_registry_checks() {
     assert!(c["nbf"].as_i64().unwrap() <= c["iat"].as_i64().unwrap());
     let h = header(token);
     assert_eq!(h["alg"], "ES256");
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(h["kid"], jwks["keys"][0]["kid"]);
     // The signature checks out with tokend's own key.
     let verified: RegistryClaims = app

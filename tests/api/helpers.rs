@@ -235,6 +235,18 @@ impl TestApp {
         req.send().await.expect("request")
     }
 
+    /// A GET without credentials that must answer JSON (the spec, the JWKS).
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("a JSON answer")
+    }
+
     pub async fn me(&self, token: &str) -> Response {
         self.get_with("/api/v1/me", token).await
     }

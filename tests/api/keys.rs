@@ -390,15 +390,7 @@ async fn configured_kid_replaces_the_derived_one() {
     let app = TestApp::spawn_with(|c| c.keys = vec![entry]).await;
     let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
     assert_eq!(header(&access)["kid"], "2026-11");
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"][0]["kid"], "2026-11");
 }
 

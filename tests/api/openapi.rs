@@ -18,15 +18,7 @@ async fn checked_in_spec_equals_the_generated_one() {
 #[tokio::test]
 async fn served_spec_lists_routes_but_not_itself_and_has_no_servers() {
     let app = TestApp::spawn().await;
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     let paths = spec["paths"].as_object().unwrap();
     for route in [
         "/api/v1/token/obtain",

@@ -147,15 +147,7 @@ async fn every_cursor_the_spec_allows_is_read() {
     let app = TestApp::spawn().await;
     let access = app.admin_token().await;
     app.pair("admin", ADMIN_PASSWORD).await;
-    let spec: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.get_json("/openapi.json").await;
     for path in ["/api/v1/tokens", "/api/v1/registry/tokens"] {
         let cursor = spec["paths"][path]["get"]["parameters"]
             .as_array()
