@@ -88,6 +88,49 @@ async fn rotation_hands_out_exactly_one_successor_per_refresh_token_under_64_cli
     }
 }
 
+/// Without rotation one refresh token serves any number of refreshes: 64 at
+/// once all succeed (no deadlock, no "database is locked"), and each access
+/// token they hand out is registered, as a child of the refresh token, and
+/// works (no lost insert).
+#[tokio::test]
+async fn sixty_four_refreshes_of_one_token_without_rotation_all_register_and_work() {
+    let app = Arc::new(TestApp::spawn_with(|c| c.rotate_refresh_tokens = false).await);
+    let (_, token) = app.pair("admin", ADMIN_PASSWORD).await;
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (app, barrier, token) = (app.clone(), barrier.clone(), token.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                refresh(&app, &token).await
+            })
+        })
+        .collect();
+    let mut accesses = Vec::new();
+    for task in tasks {
+        let (status, body) = task.await.expect("task");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.get("refresh").is_none(), "no rotation: {body}");
+        accesses.push(body["access"].as_str().expect("access").to_owned());
+    }
+    let parent = row(&app, &token).await.id;
+    let children = tokens::Entity::find()
+        .filter(tokens::Column::ParentId.eq(parent))
+        .all(&app.state.db.read)
+        .await
+        .expect("registry");
+    // The access token of the obtain, and one per refresh.
+    assert_eq!(
+        children.len(),
+        CLIENTS + 1,
+        "one registered access token per refresh"
+    );
+    for access in &accesses {
+        assert_eq!(row(&app, access).await.parent_id, Some(parent));
+        assert_eq!(app.me(access).await.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn tree_expiry_racing_refreshes_leaves_no_active_token_in_the_tree() {
     let app = Arc::new(TestApp::spawn().await);
