@@ -61,6 +61,10 @@ pub struct Config {
     pub database_max_connections: u32,
     /// How long in-flight requests may run on shutdown.
     pub shutdown_grace: Dur,
+    /// Longest a request may take before it is abandoned with a 503: bounds
+    /// a query caught by a network that went silent, which
+    /// `database_timeout` (a wait for a connection) does not.
+    pub request_timeout: Dur,
     /// The container registry `service` names `/token` answers for.
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub registry_service: Vec<String>,
@@ -102,6 +106,7 @@ impl Default for Config {
             database_timeout: Dur(Duration::from_secs(5)),
             database_max_connections: 16,
             shutdown_grace: Dur(Duration::from_secs(10)),
+            request_timeout: Dur(Duration::from_secs(30)),
             registry_service: vec!["tokend".into()],
             registry_token_lifetime: Dur(Duration::from_secs(5 * 60)),
             registry: RegistryConfig::default(),
@@ -248,6 +253,9 @@ impl Config {
         }
         if self.max_body_size == 0 {
             return bad("max_body_size: must be greater than 0".into());
+        }
+        if self.request_timeout.0.is_zero() {
+            return bad("request_timeout: must be greater than 0s".into());
         }
         if self.database_max_connections == 0 {
             return bad("database_max_connections: must be greater than 0".into());
@@ -530,6 +538,17 @@ mod tests {
         .unwrap();
         let err = bad_rule.validate().unwrap_err().to_string();
         assert!(err.contains("registry.rules"), "{err}");
+    }
+
+    #[test]
+    fn a_zero_request_timeout_is_refused_by_name() {
+        assert_eq!(
+            from_toml("").unwrap().request_timeout.0,
+            Duration::from_secs(30)
+        );
+        let c = from_toml(r#"request_timeout = "0s""#).unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("request_timeout: must be"), "{err}");
     }
 
     #[test]

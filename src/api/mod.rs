@@ -87,6 +87,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let max_body = state.config.max_body_size;
+    let request_timeout = state.config.request_timeout.0;
     let allowed = AllowedMethods::from_spec(&spec_json());
     Route::new()
         .nest("/docs", docs)
@@ -94,6 +95,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .nest("/", api)
         .catch_all_error(error::to_json_error)
         .around(move |ep, req| limit_body(ep, req, max_body))
+        .around(move |ep, req| deadline(ep, req, request_timeout))
         .around(move |ep, req| add_allow_header(ep, req, allowed.clone()))
         .with(CatchPanic::new())
         .data(state)
@@ -193,6 +195,33 @@ fn segments(path: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(String::from)
         .collect()
+}
+
+/// Abandons a request that runs past `request_timeout` with a 503: a query
+/// caught by a network that went silent would otherwise hang until TCP gives
+/// up. Dropping the request's future rolls back its transaction and gives
+/// its connection back, as a client that hangs up does.
+async fn deadline<E: Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: Request,
+    limit: std::time::Duration,
+) -> poem::Result<poem::Response>
+where
+    E::Output: poem::IntoResponse,
+{
+    use poem::IntoResponse;
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(limit, ep.call(req)).await {
+        Ok(resp) => Ok(resp?.into_response()),
+        Err(_) => {
+            tracing::warn!(%path, ?limit, "a request ran past request_timeout; abandoned");
+            Ok(error::json_response(
+                poem::http::StatusCode::SERVICE_UNAVAILABLE,
+                "The service could not complete the request in time, try again later.",
+                "unavailable",
+            ))
+        }
+    }
 }
 
 /// Adds `Allow` to a 405, so that a client learns what the route accepts.

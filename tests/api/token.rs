@@ -537,6 +537,62 @@ mod pipeline {
         }
     }
 
+    /// Never finishes for a client that says `User-Agent: hang`: a query
+    /// caught by a network that went silent, inside the registration.
+    struct Hanging;
+
+    #[async_trait]
+    impl RegistrationStep for Hanging {
+        fn name(&self) -> &'static str {
+            "hang"
+        }
+        async fn run(
+            &self,
+            ctx: &mut RegistrationContext,
+            _txn: &DatabaseTransaction,
+        ) -> tokend::error::Result<()> {
+            if ctx.client.user_agent.as_deref() == Some("hang") {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
+        let app = TestApp::spawn_with_steps(
+            |c| {
+                c.registration_pipeline = names("hang");
+                c.request_timeout = tokend::config::Dur(std::time::Duration::from_secs(1));
+            },
+            &[Arc::new(Hanging)],
+        )
+        .await;
+        let resp = app
+            .client
+            .post(app.url("/api/v1/token/obtain"))
+            .header("user-agent", "hang")
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            error_code(resp).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+        );
+        // The abandoned transaction was rolled back and its connection (on
+        // SQLite, the only writer) is free: the next obtain works, and only
+        // its two tokens are registered.
+        let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
+        assert_eq!(app.me(&access).await.status(), StatusCode::OK);
+        let count = tokens::Entity::find()
+            .all(&app.state.db.read)
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(count, 2, "nothing of the abandoned obtain is registered");
+    }
+
     fn names(extra: &str) -> Vec<String> {
         ["register_pairs", "connect_user", "connect_device", extra]
             .map(String::from)
