@@ -1,28 +1,15 @@
 //! `GET|POST /token`: the container registry token server.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use entity::tokens;
 use reqwest::{Response, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokend::{
     config::{Dur, RegistryRule},
     container::RegistryClaims,
 };
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_code};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, claims, error_code, header, row};
 
 const SERVICE: &str = "tokend";
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json")
-}
-
-fn header(token: &str) -> Value {
-    let part = token.split('.').next().expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
-}
 
 /// `GET /token` with these query pairs and, optionally, Basic credentials.
 async fn get_token(app: &TestApp, query: &[(&str, &str)], creds: Option<(&str, &str)>) -> Response {
@@ -65,16 +52,6 @@ async fn oauth_error(resp: Response) -> (StatusCode, String, String) {
 async fn with_alice_and_bob(app: &TestApp) {
     app.create_user("alice", "alice-password", false).await;
     app.create_user("bob", "bob-password", false).await;
-}
-
-async fn row(app: &TestApp, token: &str) -> tokens::Model {
-    let jti: uuid::Uuid = claims(token)["jti"].as_str().unwrap().parse().unwrap();
-    tokens::Entity::find()
-        .filter(tokens::Column::Jti.eq(jti))
-        .one(&app.state.db.read)
-        .await
-        .unwrap()
-        .expect("token is in the registry")
 }
 
 async fn user_id(app: &TestApp, name: &str) -> uuid::Uuid {

@@ -13,6 +13,42 @@ use tokio::sync::oneshot;
 
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
+/// A JWT's claims, read without checking anything.
+pub fn claims(token: &str) -> Value {
+    jwt_part(token, 1)
+}
+
+/// A JWT's header, read without checking anything.
+pub fn header(token: &str) -> Value {
+    jwt_part(token, 0)
+}
+
+fn jwt_part(token: &str, index: usize) -> Value {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let part = token.split('.').nth(index).expect("three parts");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
+}
+
+/// A JWT's `jti`.
+pub fn jti(token: &str) -> uuid::Uuid {
+    claims(token)["jti"]
+        .as_str()
+        .expect("jti")
+        .parse()
+        .expect("uuid")
+}
+
+/// The registry row of a token tokend issued.
+pub async fn row(app: &TestApp, token: &str) -> entity::tokens::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    entity::tokens::Entity::find()
+        .filter(entity::tokens::Column::Jti.eq(jti(token)))
+        .one(&app.state.db.read)
+        .await
+        .expect("registry")
+        .expect("token is in the registry")
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: Client,

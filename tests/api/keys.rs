@@ -14,19 +14,9 @@ use tokend::{
     jwt::{Algorithm, PrivateKey},
 };
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_code};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, claims, error_code, header};
 
 const SECRET: &str = "a-secret-for-tests-of-at-least-32-bytes";
-
-fn claims(token: &str) -> Value {
-    let part = token.split('.').nth(1).expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
-}
-
-fn header(token: &str) -> Value {
-    let part = token.split('.').next().expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
-}
 
 /// A new key of `alg` written as PKCS#8 PEM into `dir`.
 fn write_key(dir: &Path, name: &str, alg: Algorithm) -> (PathBuf, PrivateKey) {

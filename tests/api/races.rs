@@ -8,26 +8,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 use tokio::sync::Barrier;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, row};
 
 const CLIENTS: usize = 64;
-
-fn jti(token: &str) -> uuid::Uuid {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let payload = token.split('.').nth(1).expect("three parts");
-    let claims: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json");
-    claims["jti"].as_str().expect("jti").parse().expect("uuid")
-}
-
-async fn row(app: &TestApp, token: &str) -> tokens::Model {
-    tokens::Entity::find()
-        .filter(tokens::Column::Jti.eq(jti(token)))
-        .one(&app.state.db.read)
-        .await
-        .expect("registry")
-        .expect("token is in the registry")
-}
 
 /// Active tokens of the tree `root`.
 async fn active_in_tree(app: &TestApp, root: uuid::Uuid) -> Vec<tokens::Model> {

@@ -7,27 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Quer
 use serde_json::{Value, json};
 use tokend::config::Lifetime;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_code};
-
-fn claims(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url")).expect("json")
-}
-
-fn header(token: &str) -> Value {
-    let part = token.split('.').next().expect("three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("json")
-}
-
-async fn row(app: &TestApp, token: &str) -> tokens::Model {
-    let jti: uuid::Uuid = claims(token)["jti"].as_str().unwrap().parse().unwrap();
-    tokens::Entity::find()
-        .filter(tokens::Column::Jti.eq(jti))
-        .one(&app.state.db.read)
-        .await
-        .unwrap()
-        .expect("token is in the registry")
-}
+use crate::helpers::{ADMIN_PASSWORD, TestApp, claims, error_code, header, row};
 
 async fn assert_refused(app: &TestApp, access: &str) {
     let (status, code) = error_code(app.me(access).await).await;
