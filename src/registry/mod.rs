@@ -168,6 +168,10 @@ impl Registry {
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
         let audience = self.settings.audience.as_deref();
         let claims = self.keys.verify_claims(token, audience)?;
+        // Nothing is signed for a token that is not a refresh token for us.
+        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
+            return Err(Error::TokenNotValid);
+        }
         let now = Utc::now();
         // Sign before taking the writer, which a refresh then holds for its
         // database work alone (on SQLite every refresh waits for it). The
