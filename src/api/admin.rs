@@ -261,7 +261,7 @@ impl AdminApi {
             Some(name) => Some(state.users.find(&name).await?.ok_or(Error::NotFound)?.id),
             None => None,
         };
-        let query = list_query(user_id, token_state.0, limit.0, cursor.0)?;
+        let query = list_query(user_id, token_state.0, limit.0, cursor.0);
         Ok(Json(state.registry.list(query).await?.into()))
     }
 

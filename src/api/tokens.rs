@@ -180,14 +180,13 @@ pub fn list_query(
     state: Option<StateParam>,
     limit: Option<u64>,
     cursor: Option<CursorParam>,
-) -> Result<ListQuery, Error> {
-    let cursor = cursor.and_then(|c| c.0);
-    Ok(ListQuery {
+) -> ListQuery {
+    ListQuery {
         user_id,
         state: state.map_or(TokenState::Active, Into::into),
         limit: limit.unwrap_or(50),
-        cursor,
-    })
+        cursor: cursor.and_then(|c| c.0),
+    }
 }
 
 pub struct TokensApi;
@@ -211,7 +210,7 @@ impl TokensApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<CursorParam>>,
     ) -> Result<Json<TokenPage>, ApiError> {
-        let query = list_query(Some(auth.0.user.id), token_state.0, limit.0, cursor.0)?;
+        let query = list_query(Some(auth.0.user.id), token_state.0, limit.0, cursor.0);
         Ok(Json(state.registry.list(query).await?.into()))
     }
 
