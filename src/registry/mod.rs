@@ -111,19 +111,24 @@ impl Registry {
         let audience = self.settings.audience.as_deref();
         let (refresh, refresh_new) = self.mint(user.into(), TokenType::Refresh, now, audience)?;
         let (access, access_new) = self.mint(user.into(), TokenType::Access, now, audience)?;
+        self.register(vec![refresh_new, access_new], Some(user.id), client, now)
+            .await?;
+        Ok(Pair { access, refresh })
+    }
+
+    /// Registers new tokens (no parent) in a transaction of their own.
+    async fn register(
+        &self,
+        tokens: Vec<NewToken>,
+        user_id: Option<Uuid>,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let txn = self.db.write.begin().await?;
-        let ctx = RegistrationContext {
-            tokens: vec![refresh_new, access_new],
-            parent: None,
-            user_id: Some(user.id),
-            device_id: None,
-            client,
-            now,
-            rows: Vec::new(),
-        };
+        let ctx = RegistrationContext::new(tokens, None, user_id, client, now);
         self.pipeline.run(ctx, &txn).await?;
         txn.commit().await?;
-        Ok(Pair { access, refresh })
+        Ok(())
     }
 
     /// Issues a token that `sign` makes (the container registry's) to `user`
@@ -147,18 +152,8 @@ impl Registry {
         }
         let (token, new) = sign(now)?;
         issue.push(new);
-        let txn = self.db.write.begin().await?;
-        let ctx = RegistrationContext {
-            tokens: issue,
-            parent: None,
-            user_id: user.map(|u| u.id),
-            device_id: None,
-            client,
-            now,
-            rows: Vec::new(),
-        };
-        self.pipeline.run(ctx, &txn).await?;
-        txn.commit().await?;
+        self.register(issue, user.map(|u| u.id), client, now)
+            .await?;
         Ok((token, refresh))
     }
 
@@ -280,15 +275,7 @@ impl Registry {
                 .exec(&txn)
                 .await?;
         }
-        let ctx = RegistrationContext {
-            tokens: issue,
-            parent: Some(row),
-            user_id: None,
-            device_id: None,
-            client,
-            now,
-            rows: Vec::new(),
-        };
+        let ctx = RegistrationContext::new(issue, Some(row), None, client, now);
         self.pipeline.run(ctx, &txn).await?;
         txn.commit().await?;
         Ok((issued, refresh))

@@ -63,6 +63,28 @@ pub struct RegistrationContext {
     pub rows: Vec<tokens::ActiveModel>,
 }
 
+impl RegistrationContext {
+    /// The context of issuing `tokens` (to `user_id`, or from `parent` on a
+    /// refresh), before any step has run.
+    pub fn new(
+        tokens: Vec<NewToken>,
+        parent: Option<tokens::Model>,
+        user_id: Option<Uuid>,
+        client: ClientInfo,
+        now: DateTime<Utc>,
+    ) -> Self {
+        RegistrationContext {
+            tokens,
+            parent,
+            user_id,
+            device_id: None,
+            client,
+            now,
+            rows: Vec::new(),
+        }
+    }
+}
+
 /// One step of the pipeline.
 #[async_trait]
 pub trait RegistrationStep: Send + Sync {
