@@ -1,25 +1,15 @@
 //! `GET /api/v1/me`: the caller's own account.
 
-use chrono::{DateTime, Utc};
 use poem_openapi::{Object, OpenApi, payload::Json};
-use uuid::Uuid;
 
-use super::{ApiTags, error::ApiError};
+use super::{ApiTags, admin::UserOut, error::ApiError};
 use crate::auth::BearerAuth;
 
-/// A user account.
+/// A user account, and how this call was authenticated.
 #[derive(Object)]
 pub struct Me {
-    /// The user's id.
-    pub id: Uuid,
-    pub username: String,
-    pub is_admin: bool,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    /// The last successful obtain, when `update_last_login` is on; `null`
-    /// before the first one.
-    #[oai(nullable)]
-    pub last_login: Option<DateTime<Utc>>,
+    #[oai(flatten)]
+    pub user: UserOut,
     /// What authenticated this call: `jwt` or `api_token`.
     pub auth: String,
 }
@@ -34,15 +24,9 @@ impl AccountApi {
     #[oai(path = "/me", method = "get")]
     async fn me(&self, auth: BearerAuth) -> Result<Json<Me>, ApiError> {
         let BearerAuth(principal) = auth;
-        let user = principal.user;
         Ok(Json(Me {
-            id: user.id,
-            username: user.username,
-            is_admin: user.is_admin,
-            is_active: user.is_active,
-            created_at: user.created_at,
-            last_login: user.last_login,
             auth: principal.kind.as_str().into(),
+            user: principal.user.into(),
         }))
     }
 }

@@ -24,11 +24,14 @@ use crate::{
 /// A user account.
 #[derive(Object)]
 pub struct UserOut {
+    /// The user's id.
     pub id: Uuid,
     pub username: String,
     pub is_admin: bool,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
+    /// The last successful obtain, when `update_last_login` is on; `null`
+    /// before the first one.
     #[oai(nullable)]
     pub last_login: Option<DateTime<Utc>>,
 }
