@@ -162,11 +162,8 @@ impl Registry {
     /// its whole tree is expired, unless it comes within the reuse grace.
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Issued> {
         let audience = self.settings.audience.as_deref();
-        let claims = self.keys.verify_claims(token, audience)?;
-        // Nothing is signed for a token that is not a refresh token for us.
-        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
-            return Err(Error::TokenNotValid);
-        }
+        // Checked before anything is signed for it.
+        let claims = self.refresh_claims(token, audience)?;
         let now = Utc::now();
         // Sign before taking the writer, which a refresh then holds for its
         // database work alone (on SQLite every refresh waits for it). The
@@ -205,14 +202,24 @@ impl Registry {
         client: ClientInfo,
         sign: impl FnOnce(&users::Model, DateTime<Utc>) -> Result<(T, NewToken)>,
     ) -> Result<(T, Option<SignedToken>)> {
-        let claims = self.keys.verify_claims(token, audience)?;
+        let claims = self.refresh_claims(token, audience)?;
         self.refresh_verified(&claims, audience, client, Utc::now(), None, sign)
             .await
     }
 
-    /// [`Registry::refresh_with`] for verified claims; `rotated` is the
-    /// successor refresh token when it was signed already (for the claims'
-    /// user).
+    /// The claims of a refresh token bound to `audience`; anything else is
+    /// not valid here.
+    fn refresh_claims(&self, token: &str, audience: Option<&str>) -> Result<Claims> {
+        let claims = self.keys.verify_claims(token, audience)?;
+        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
+            return Err(Error::TokenNotValid);
+        }
+        Ok(claims)
+    }
+
+    /// [`Registry::refresh_with`] for the claims of
+    /// [`refresh_claims`](Self::refresh_claims); `rotated` is the successor
+    /// refresh token when it was signed already (for the claims' user).
     async fn refresh_verified<T>(
         &self,
         claims: &Claims,
@@ -222,9 +229,6 @@ impl Registry {
         rotated: Option<Minted>,
         sign: impl FnOnce(&users::Model, DateTime<Utc>) -> Result<(T, NewToken)>,
     ) -> Result<(T, Option<SignedToken>)> {
-        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
-            return Err(Error::TokenNotValid);
-        }
         let txn = self.db.write.begin().await?;
         let (mut row, mut user) = find_by_jti(&txn, claims.jti).await?;
         // Tree first, then user: every path takes them in this order.
