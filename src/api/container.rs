@@ -305,21 +305,23 @@ async fn oauth_grant(
     form: OAuthRequest,
     client: crate::registry::pipeline::ClientInfo,
 ) -> Result<Grant, OAuthError> {
-    let required = |value: Option<String>, name: &str| {
-        value
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| OAuthError::from(missing(name)))
+    let required = |value: String, name: &str| {
+        if value.is_empty() {
+            Err(OAuthError::from(missing(name)))
+        } else {
+            Ok(value)
+        }
     };
-    let grant_type = required(Some(form.grant_type), "grant_type")?;
-    let service = required(Some(form.service), "service")?;
-    required(Some(form.client_id), "client_id")?;
+    let grant_type = required(form.grant_type, "grant_type")?;
+    let service = required(form.service, "service")?;
+    required(form.client_id, "client_id")?;
     let scopes = parse_scopes(form.scope.as_deref())
         .map_err(|e| OAuthError::new(Error::InvalidRequest(e.to_string()), "invalid_scope"))?;
     let container = &state.container;
     match grant_type.as_str() {
         "password" => {
-            let username = required(form.username, "username")?;
-            let password = required(form.password, "password")?;
+            let username = required(form.username.unwrap_or_default(), "username")?;
+            let password = required(form.password.unwrap_or_default(), "password")?;
             let address = client.address.clone().unwrap_or_default();
             let user =
                 container::authenticate_basic(state, &username, Secret::new(password), &address)
@@ -330,7 +332,7 @@ async fn oauth_grant(
                 .await?)
         }
         "refresh_token" => {
-            let refresh = required(form.refresh_token, "refresh_token")?;
+            let refresh = required(form.refresh_token.unwrap_or_default(), "refresh_token")?;
             Ok(container
                 .refresh_grant(&refresh, &service, &scopes, client)
                 .await?)
