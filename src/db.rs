@@ -101,12 +101,10 @@ async fn connect_sqlite(config: &Config, url: &str, timeout: Duration) -> anyhow
         .max_connections(sqlite_readers(config.database_max_connections))
         .acquire_timeout(timeout)
         .after_release(|conn, _| Box::pin(still_usable(conn)))
-        .connect_lazy_with(options.pragma("cache_size", READER_CACHE_SIZE));
+        .connect_lazy_with(options.pragma("cache_size", READER_CACHE_SIZE.to_string()));
     let in_memory = path.as_os_str() == ":memory:" || url.contains("mode=memory");
-    let inline = (!in_memory).then(|| {
-        let cache_size = READER_CACHE_SIZE.parse().unwrap_or(-1024);
-        Arc::new(InlineReader::new(path.clone(), timeout, cache_size))
-    });
+    let inline =
+        (!in_memory).then(|| Arc::new(InlineReader::new(path.clone(), timeout, READER_CACHE_SIZE)));
     Ok(Db {
         read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
         write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
@@ -156,7 +154,7 @@ fn sqlite_readers(configured: u32) -> u32 {
 /// Page cache of each reader, in KiB when negative (SQLite's default is
 /// 2 000 KiB): the upper levels of the indexes fit, the rest comes from the
 /// operating system's cache.
-const READER_CACHE_SIZE: &str = "-1024";
+const READER_CACHE_SIZE: i64 = -1024;
 
 /// Creates the database file with mode 0600 so that SQLite does not create it
 /// world-readable.
