@@ -199,11 +199,15 @@ where
     E::Output: poem::IntoResponse,
 {
     use poem::IntoResponse;
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     match tokio::time::timeout(limit, ep.call(req)).await {
         Ok(resp) => Ok(resp?.into_response()),
         Err(_) => {
-            tracing::warn!(%path, ?limit, "a request ran past request_timeout; abandoned");
+            tracing::warn!(
+                path = uri.path(),
+                ?limit,
+                "a request ran past request_timeout; abandoned"
+            );
             Ok(error::json_response(
                 poem::http::StatusCode::SERVICE_UNAVAILABLE,
                 "The service could not complete the request in time, try again later.",
@@ -223,11 +227,11 @@ where
     E::Output: poem::IntoResponse,
 {
     use poem::IntoResponse;
-    let path = req.uri().path().to_owned();
+    let uri = req.uri().clone();
     let mut resp = ep.call(req).await?.into_response();
     if resp.status() == poem::http::StatusCode::METHOD_NOT_ALLOWED
         && let Some(value) = allowed
-            .for_path(&path)
+            .for_path(uri.path())
             .and_then(|m| header::HeaderValue::from_str(m).ok())
     {
         resp.headers_mut().insert(header::ALLOW, value);
