@@ -11,6 +11,14 @@ async fn create(app: &TestApp, access: &str) -> Value {
     resp.json().await.unwrap()
 }
 
+/// A new API token's text.
+async fn create_token(app: &TestApp, access: &str) -> String {
+    create(app, access).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
 async fn bob(app: &TestApp) -> String {
     app.create_user("bob", "bob-password", false).await;
     app.pair("bob", "bob-password").await.0
@@ -36,10 +44,7 @@ async fn an_api_token_is_created_once_and_authenticates_like_an_access_token() {
 async fn metadata_never_shows_the_token_and_records_use_once_a_minute() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     let info: Value = app
         .get_with("/api/v1/api-token", &access)
         .await
@@ -75,14 +80,8 @@ async fn metadata_never_shows_the_token_and_records_use_once_a_minute() {
 async fn regenerating_refuses_the_old_token_and_accepts_the_new() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let old = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let new = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = create_token(&app, &access).await;
+    let new = create_token(&app, &access).await;
     assert_ne!(old, new);
     let (status, code) = error_code(app.me(&old).await).await;
     assert_eq!(
@@ -96,10 +95,7 @@ async fn regenerating_refuses_the_old_token_and_accepts_the_new() {
 async fn revoking_refuses_the_token_and_leaves_no_metadata() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     let resp = app
         .call(Method::DELETE, "/api/v1/api-token", &access, None)
         .await;
@@ -113,10 +109,7 @@ async fn revoking_refuses_the_token_and_leaves_no_metadata() {
 async fn an_api_token_cannot_manage_api_tokens() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     for method in [Method::POST, Method::GET, Method::DELETE] {
         let resp = app
             .call(method.clone(), "/api/v1/api-token", &token, None)
@@ -135,10 +128,7 @@ async fn an_api_token_cannot_manage_api_tokens() {
 async fn an_administrator_revokes_another_users_token() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     let admin = app.admin_token().await;
     let resp = app
         .call(Method::DELETE, "/api/v1/users/bob/api-token", &admin, None)
@@ -167,10 +157,7 @@ async fn user_operations_revoke_the_api_token() {
     app.create_user("bob", "bob-password", false).await;
     for (method, path, body) in cases {
         let (access, _) = app.pair("bob", "bob-password").await;
-        let token = create(&app, &access).await["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let token = create_token(&app, &access).await;
         assert_eq!(app.me(&token).await.status(), StatusCode::OK);
         let resp = app.call(method.clone(), path, &admin, body).await;
         assert!(resp.status().is_success(), "{method} {path}");
@@ -186,10 +173,7 @@ async fn user_operations_revoke_the_api_token() {
 async fn a_bad_checksum_is_refused_without_touching_the_database() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     let mut typo = token.clone().into_bytes();
     typo[12] = if typo[12] == b'a' { b'b' } else { b'a' };
     let typo = String::from_utf8(typo).unwrap();
@@ -218,10 +202,7 @@ async fn a_bad_checksum_is_refused_without_touching_the_database() {
 async fn an_inactive_users_api_token_is_refused() {
     let app = TestApp::spawn().await;
     let access = bob(&app).await;
-    let token = create(&app, &access).await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = create_token(&app, &access).await;
     app.state
         .users
         .update("bob", Some(false), None)
