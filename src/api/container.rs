@@ -102,9 +102,8 @@ pub struct OAuthToken {
     pub expires_in: u64,
     /// When the token was issued (RFC 3339).
     pub issued_at: String,
-    /// A refresh token: on a password grant with `access_type=offline`, and
-    /// on a refresh grant when refresh tokens rotate (the presented one is then
-    /// used up).
+    /// A refresh token, on a password grant with `access_type=offline`. It
+    /// is never rotated: the refresh grant takes it again and again.
     pub refresh_token: Option<String>,
 }
 

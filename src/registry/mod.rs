@@ -193,8 +193,9 @@ impl Registry {
 
     /// The refresh rules of [`Registry::refresh`] for a refresh token bound
     /// to `audience` (and accepted for that audience only), issuing the token
-    /// `sign` makes for the token's user at the refresh time. A rotated
-    /// refresh token keeps the audience.
+    /// `sign` makes for the token's user at the refresh time. Such a token
+    /// is never rotated, whatever `rotate_refresh_tokens` says: container
+    /// clients keep the refresh token of their login for its whole life.
     pub async fn refresh_with<T>(
         &self,
         token: &str,
@@ -247,7 +248,10 @@ impl Registry {
 
         let mut issue = Vec::with_capacity(2);
         let mut refresh = None;
-        if self.settings.rotate_refresh_tokens {
+        // `rotated` is signed when this refresh rotates: the API's refresh
+        // with rotation on. Container offline refresh tokens never rotate:
+        // docker and containers/image keep the one they got.
+        if let Some(minted) = rotated {
             let used_up = tokens::Entity::update_many()
                 .col_expr(tokens::Column::RotatedAt, Expr::value(now))
                 .filter(tokens::Column::Id.eq(row.id))
@@ -261,9 +265,10 @@ impl Registry {
                 self.on_reuse(txn, &row, now).await?;
                 return Err(Error::TokenNotValid);
             }
-            let (signed, new) = match rotated {
-                Some(minted) if user.username == claims.username => minted,
-                _ => self.mint((&user).into(), TokenType::Refresh, now, audience)?,
+            let (signed, new) = if user.username == claims.username {
+                minted
+            } else {
+                self.mint((&user).into(), TokenType::Refresh, now, audience)?
             };
             refresh = Some(signed);
             issue.push(new);
