@@ -57,7 +57,7 @@ TOKEND_DATA_DIR="$work" \
 TOKEND_DATABASE_URL="$database_url" \
 TOKEND_ADMIN_PASSWORD="$admin_password" \
 TOKEND_ACCESS_TOKEN_LIFETIME=1h \
-RUST_LOG=warn \
+TOKEND_LOG=warn \
     "$bin" serve 2>"$work/tokend.log" &
 pid=$!
 

@@ -33,8 +33,8 @@ fresh_database
 create_user
 
 log "filling the registry with $ROWS dead rows"
-"$BIN" bench-fill --user "$BENCH_USER" --rows "$ROWS" --expired-percent 100 2>>"$WORK/cli.log" \
-    || die "bench-fill failed (see $WORK/cli.log)"
+"$TOOL" fill --user "$BENCH_USER" --rows "$ROWS" --expired-percent 100 2>>"$WORK/cli.log" \
+    || die "the registry fill failed (see $WORK/cli.log)"
 
 start_server
 read -r ACCESS REFRESH <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"

@@ -29,23 +29,21 @@ ensure_wrk() {
         || die "could not install wrk"
 }
 
-# Builds tokend (release, or dev with --smoke) and sets BIN; with
-# BUILD=no, uses the binary already built.
+# Builds tokend and its benchmark tool (release, or dev with --smoke) and
+# sets BIN and TOOL; with BUILD=no, uses the binaries already built.
 build() {
-    local flag=""
+    local dir
+    dir="$ROOT/target/$([ "$PROFILE" = release ] && echo release || echo debug)"
+    BIN="$dir/tokend"
+    TOOL="$dir/tokend-bench"
     if [ "${BUILD:-yes}" = no ]; then
-        BIN="$ROOT/target/$([ "$PROFILE" = release ] && echo release || echo debug)/tokend"
-        [ -x "$BIN" ] || die "no binary at $BIN"
+        [ -x "$BIN" ] && [ -x "$TOOL" ] || die "no binaries in $dir"
         return
     fi
+    local flag=""
     [ "$PROFILE" = release ] && flag="--release"
-    log "building tokend ($PROFILE)"
-    (cd "$ROOT" && cargo build -q $flag --bin tokend) || die "build failed"
-    if [ "$PROFILE" = release ]; then
-        BIN="$ROOT/target/release/tokend"
-    else
-        BIN="$ROOT/target/debug/tokend"
-    fi
+    log "building tokend and tokend-bench ($PROFILE)"
+    (cd "$ROOT" && cargo build -q $flag --bin tokend --bin tokend-bench) || die "build failed"
 }
 
 # A scratch folder and, with TOKEND_DATABASE_URL, a fresh PostgreSQL database
@@ -62,7 +60,7 @@ fresh_database() {
     export TOKEND_ACCESS_TOKEN_LIFETIME=1h
     export TOKEND_REFRESH_TOKEN_LIFETIME=1d
     export TOKEND_ROTATE_REFRESH_TOKENS=false
-    export RUST_LOG="${RUST_LOG:-warn,tokend::cli=info}"
+    export TOKEND_LOG="${TOKEND_LOG:-warn,tokend::cli=info}"
     if [ -n "${TOKEND_DATABASE_URL:-}" ]; then
         case "$TOKEND_DATABASE_URL" in
             postgres://* | postgresql://*) ;;

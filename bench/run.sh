@@ -108,7 +108,7 @@ scenario health health /health
 # The hashing rate of this machine, measured next to the obtain scenario
 # (with the server idle) so that both see the same machine.
 log "measuring the argon2id verify rate"
-ARGON2_RATE="$("$BIN" bench-argon2 --seconds "$ARGON2_SECONDS" | awk '{print $1}')"
+ARGON2_RATE="$("$TOOL" argon2 --seconds "$ARGON2_SECONDS" | awk '{print $1}')"
 scenario obtain obtain /api/v1/token/obtain
 scenario refresh refresh /api/v1/token/refresh
 scenario verify verify /api/v1/token/verify
@@ -117,8 +117,8 @@ me_during_obtain
 
 if [ "$REGISTRY_ROWS" -gt 0 ]; then
     log "filling the registry with $REGISTRY_ROWS rows"
-    "$BIN" bench-fill --user "$BENCH_USER" --rows "$REGISTRY_ROWS" 2>>"$WORK/cli.log" \
-        || die "bench-fill failed (see $WORK/cli.log)"
+    "$TOOL" fill --user "$BENCH_USER" --rows "$REGISTRY_ROWS" 2>>"$WORK/cli.log" \
+        || die "the registry fill failed (see $WORK/cli.log)"
     for s in refresh verify me; do
         path=/api/v1/me
         [ "$s" = me ] || path="/api/v1/token/$s"

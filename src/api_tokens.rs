@@ -3,21 +3,16 @@
 //! 6-character base62 CRC32 of the rest, so a foreign or mistyped token is
 //! refused by its shape alone, before any database work.
 
-use chrono::{DateTime, Utc};
 use entity::{api_tokens, users};
 use rand::{Rng, distributions::Alphanumeric, rngs::OsRng};
-use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{Condition, Expr},
-};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    config::Secret,
-    db::Db,
+    clock::SharedClock,
     error::{Error, Result},
+    secret::Secret,
+    store::ApiTokenStore,
 };
 
 pub const PREFIX: &str = "tkd_";
@@ -78,86 +73,54 @@ fn digest(token: &str) -> String {
 /// The API token service.
 #[derive(Clone, Debug)]
 pub struct ApiTokens {
-    db: Db,
+    store: ApiTokenStore,
+    clock: SharedClock,
 }
 
 impl ApiTokens {
-    pub fn new(db: Db) -> Self {
-        ApiTokens { db }
+    pub fn new(store: ApiTokenStore, clock: SharedClock) -> Self {
+        ApiTokens { store, clock }
     }
 
     /// Creates the user's token, replacing the one they had: the old one stops
     /// working at once. Returns the token (to be shown once) and its row.
     pub async fn create(&self, user_id: Uuid) -> Result<(Secret, api_tokens::Model)> {
         let token = generate();
-        let row = api_tokens::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(user_id),
-            digest: Set(digest(token.expose())),
-            prefix: Set(token.expose()[..SHOWN_LEN].to_owned()),
-            created_at: Set(Utc::now()),
-            last_used_at: Set(None),
+        let row = api_tokens::Model {
+            id: Uuid::now_v7(),
+            user_id,
+            digest: digest(token.expose()),
+            prefix: token.expose()[..SHOWN_LEN].to_owned(),
+            created_at: self.clock.now(),
+            last_used_at: None,
         };
-        let txn = self.db.write.begin().await?;
-        api_tokens::Entity::delete_many()
-            .filter(api_tokens::Column::UserId.eq(user_id))
-            .exec(&txn)
-            .await?;
-        let row = api_tokens::Entity::insert(row)
-            .exec_with_returning(&txn)
-            .await?;
-        txn.commit().await?;
+        let row = self.store.replace(row).await?;
         Ok((token, row))
     }
 
     pub async fn get(&self, user_id: Uuid) -> Result<Option<api_tokens::Model>> {
-        Ok(api_tokens::Entity::find()
-            .filter(api_tokens::Column::UserId.eq(user_id))
-            .one(&self.db.read)
-            .await?)
+        self.store.find_for_user(user_id).await
     }
 
     /// Revokes the user's token; true when there was one.
     pub async fn revoke(&self, user_id: Uuid) -> Result<bool> {
-        let result = api_tokens::Entity::delete_many()
-            .filter(api_tokens::Column::UserId.eq(user_id))
-            .exec(&self.db.write)
-            .await?;
-        Ok(result.rows_affected > 0)
+        self.store.delete_for_user(user_id).await
     }
 
     /// The active owner of a token. The caller has checked its shape.
     pub async fn authenticate(&self, token: &str) -> Result<users::Model> {
-        let (row, user) = api_tokens::Entity::find()
-            .filter(api_tokens::Column::Digest.eq(digest(token)))
-            .find_also_related(users::Entity)
-            // The digest is unique; no bound `LIMIT` to re-plan (see
-            // `registry::find_by_jti`).
-            .all(&self.db.read)
+        let (row, user) = self
+            .store
+            .find_by_digest(&digest(token))
             .await?
-            .pop()
             .ok_or(Error::TokenNotValid)?;
         let user = user.filter(|u| u.is_active).ok_or(Error::TokenNotValid)?;
-        let now = Utc::now();
+        let now = self.clock.now();
+        // The one write among a minute of reads.
         if row.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY) {
-            self.touch(row.id, now).await?;
+            self.store.touch(row.id, now, now - TOUCH_EVERY).await?;
         }
         Ok(user)
-    }
-
-    /// Records a use, at most once per `TOUCH_EVERY` and token: the one
-    /// write among a minute of reads.
-    async fn touch(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
-        let stale = Condition::any()
-            .add(api_tokens::Column::LastUsedAt.is_null())
-            .add(api_tokens::Column::LastUsedAt.lte(now - TOUCH_EVERY));
-        api_tokens::Entity::update_many()
-            .col_expr(api_tokens::Column::LastUsedAt, Expr::value(now))
-            .filter(api_tokens::Column::Id.eq(id))
-            .filter(stale)
-            .exec(&self.db.write)
-            .await?;
-        Ok(())
     }
 }
 

@@ -1,20 +1,18 @@
 //! Authentication of API calls: the validator chain behind the Bearer
-//! security scheme. Each validator recognises its own kind of token by its
-//! shape, cheaply, before any database work; the first that claims a token
-//! decides.
+//! security schemes (which live in `api::auth`). Each validator recognises
+//! its own kind of token by its shape, cheaply, before any database work;
+//! the first that claims a token decides.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use entity::users;
-use poem::Request;
-use poem_openapi::{SecurityScheme, auth::Bearer};
 use uuid::Uuid;
 
 use crate::{
-    AppState,
+    api_tokens::{self, ApiTokens},
     error::{Error, Result},
-    jwt::TokenType,
+    jwt::{MAX_TOKEN_LEN, TokenType},
     registry::Registry,
 };
 
@@ -58,9 +56,26 @@ pub struct ValidatorChain {
     validators: Vec<Arc<dyn Validator>>,
 }
 
+impl std::fmt::Debug for ValidatorChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatorChain")
+            .field("validators", &self.validators.len())
+            .finish()
+    }
+}
+
 impl ValidatorChain {
     pub fn new(validators: Vec<Arc<dyn Validator>>) -> Self {
         ValidatorChain { validators }
+    }
+
+    /// tokend's own chain: API tokens first (their shape check is the
+    /// cheaper one), then access JWTs.
+    pub fn standard(api_tokens: ApiTokens, registry: Registry) -> Self {
+        ValidatorChain::new(vec![
+            Arc::new(ApiTokenValidator { tokens: api_tokens }),
+            Arc::new(JwtValidator { registry }),
+        ])
     }
 
     /// The principal of the first validator that recognises the token; a
@@ -77,13 +92,13 @@ impl ValidatorChain {
 
 /// Personal API tokens, recognised by prefix and checksum.
 pub struct ApiTokenValidator {
-    pub tokens: crate::api_tokens::ApiTokens,
+    pub tokens: ApiTokens,
 }
 
 #[async_trait]
 impl Validator for ApiTokenValidator {
     fn recognises(&self, token: &str) -> bool {
-        crate::api_tokens::well_formed(token)
+        api_tokens::well_formed(token)
     }
 
     async fn validate(&self, token: &str) -> Result<Principal> {
@@ -108,50 +123,22 @@ impl Validator for JwtValidator {
     }
 
     async fn validate(&self, token: &str) -> Result<Principal> {
-        let checked = self.registry.check(token, Some(TokenType::Access)).await?;
+        let valid = self.registry.check(token, Some(TokenType::Access)).await?;
         Ok(Principal {
-            user: checked.user,
+            user: valid.user,
             kind: AuthKind::Jwt,
-            token_id: Some(checked.row.id),
+            token_id: Some(valid.row.id),
         })
     }
 }
 
 /// Three base64url segments separated by dots, within the length limit.
 pub fn looks_like_jwt(token: &str) -> bool {
-    token.len() <= crate::jwt::MAX_TOKEN_LEN
+    token.len() <= MAX_TOKEN_LEN
         && token.split('.').count() == 3
         && token
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
-/// `Authorization: Bearer <token>`: an access JWT or an API token.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", checker = "check_bearer")]
-pub struct BearerAuth(pub Principal);
-
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    Ok(state(req)?.validators.authenticate(&bearer.token).await?)
-}
-
-fn state(req: &Request) -> Result<&AppState> {
-    req.data::<AppState>()
-        .ok_or_else(|| Error::Unexpected(anyhow::anyhow!("application state is missing")))
-}
-
-/// `Authorization: Bearer <access JWT>` only: for managing API tokens, which
-/// an API token may not do.
-#[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", checker = "check_jwt")]
-pub struct JwtAuth(pub Principal);
-
-async fn check_jwt(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    let principal = state(req)?.validators.authenticate(&bearer.token).await?;
-    if principal.kind != AuthKind::Jwt {
-        return Err(Error::PermissionDenied.into());
-    }
-    Ok(principal)
 }
 
 #[cfg(test)]
@@ -217,11 +204,9 @@ mod tests {
 
     #[test]
     fn api_tokens_and_jwts_do_not_look_alike() {
-        let api = crate::api_tokens::generate();
+        let api = api_tokens::generate();
         assert!(!looks_like_jwt(api.expose()));
         assert!(looks_like_jwt("eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln"));
-        assert!(!crate::api_tokens::well_formed(
-            "eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln"
-        ));
+        assert!(!api_tokens::well_formed("eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln"));
     }
 }

@@ -20,11 +20,11 @@ use argon2::{
     password_hash::{self, Output, ParamsString, Salt, SaltString, rand_core::OsRng},
 };
 
-use crate::{config::Secret, error::Result};
+use crate::{error::Result, secret::Secret};
 
 /// The argon2 working memory of one thread, reused from hash to hash.
 #[derive(Default)]
-pub struct Memory(Vec<Block>);
+pub(crate) struct Memory(Vec<Block>);
 
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
@@ -103,6 +103,15 @@ impl Passwords {
     }
 }
 
+/// A random password of 24 URL-safe characters (144 bits).
+pub fn random_password() -> Secret {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 18];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
 /// Hashing yields the CPU to request handling: a burst of logins makes
 /// logins slower, not every other call.
 #[cfg(target_os = "linux")]
@@ -120,7 +129,7 @@ fn lower_priority() {}
 const HASHING_NICENESS: libc::c_int = 10;
 
 /// Hashes on this thread with `memory`: what the pool threads run.
-pub fn hash_with(memory: &mut Memory, password: &Secret) -> anyhow::Result<String> {
+pub(crate) fn hash_with(memory: &mut Memory, password: &Secret) -> anyhow::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     let params = Params::default();
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -149,7 +158,7 @@ pub fn hash_with(memory: &mut Memory, password: &Secret) -> anyhow::Result<Strin
 
 /// Verifies on this thread with `memory`: what the pool threads run. A hash
 /// that cannot be parsed matches nothing.
-pub fn verify_with(memory: &mut Memory, hash: &str, password: &Secret) -> bool {
+pub(crate) fn verify_with(memory: &mut Memory, hash: &str, password: &Secret) -> bool {
     let mut check = || -> password_hash::Result<bool> {
         let parsed = PasswordHash::new(hash)?;
         let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {

@@ -1,24 +1,35 @@
-//! Login throttling: after too many failed logins for one username, or from
-//! one client address, within the window, every login for it is refused with
-//! 429 until the window has passed. Failures are rows in the database, so
-//! that every replica sees the same count.
+//! Login throttling: at most `login_max_failures` password checks for one
+//! username, and `login_max_failures_per_address` from one client address,
+//! may fail within the window; beyond that every login for it is refused
+//! with 429 until the window has passed.
+//!
+//! The limit holds whatever the concurrency, and across replicas: an
+//! attempt is recorded in the database, pending, *before* its password is
+//! checked, then counted with every other attempt of the window, failed or
+//! pending; it goes on only when the count is within the limit. So of N
+//! logins in flight at once at most the limit are checked. A login that
+//! finds the limit taken by checks still under way waits for them (their
+//! user may be logging in from several places at once) rather than being
+//! refused; one that finds it taken by failures is refused. A success
+//! forgets the username's failures up to its own attempt; a failure stays
+//! and counts; an attempt that could not be checked (the database went
+//! away) is withdrawn. A pending attempt whose check never ended (the
+//! process died) counts as a failure after a minute.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use entity::login_failures;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
-};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::{
-    db::Db,
+    clock::SharedClock,
     error::{Error, Result},
+    store::{Attempts, FailureKey, LoginFailureStore, Window},
 };
 
-/// The limits, from the settings.
+/// The limits, from the settings (`login_max_failures`,
+/// `login_max_failures_per_address`, `login_throttle_window`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub per_username: u64,
@@ -26,110 +37,232 @@ pub struct Limits {
     pub window: Duration,
 }
 
+/// A password check the throttle let through; say how it ended.
+#[derive(Debug)]
+#[must_use = "say how the check ended: succeeded, failed or abandoned"]
+pub struct Attempt {
+    id: Uuid,
+    username: String,
+}
+
 /// What a username or address is counted under: PostgreSQL text cannot hold
-/// a NUL byte, and a client must not turn a login into a 503 with one.
-fn key(text: &str) -> String {
+/// a NUL byte, and a client must not turn a login into a 503 with one. The
+/// stored text is cut to the column's length, so the count is of the cut
+/// text too.
+fn key(text: &str, max_chars: usize) -> String {
     text.replace('\0', "\u{fffd}")
+        .chars()
+        .take(max_chars)
+        .collect()
+}
+
+const USERNAME_CHARS: usize = 150;
+const ADDRESS_CHARS: usize = 64;
+
+/// A pending attempt older than this never ended (its process died): it
+/// counts as a failure.
+const STALE_PENDING: chrono::Duration = chrono::Duration::seconds(60);
+/// How long a login waits for checks under way before it is refused.
+const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
+/// Between two looks for other replicas' checks, plus up to as much again
+/// at random.
+const WAIT_STEP_MS: u64 = 50;
+
+/// Whether a check may start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Free,
+    /// Checks under way fill the limit: wait.
+    Busy,
+    /// Failures fill the limit: refused for this long.
+    Refused {
+        retry_after: u64,
+    },
+}
+
+impl Verdict {
+    /// `Throttled` when refused; otherwise nothing.
+    fn refuse(self) -> Result<()> {
+        match self {
+            Verdict::Refused { retry_after } => Err(Error::Throttled { retry_after }),
+            Verdict::Free | Verdict::Busy => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Throttle {
-    db: Db,
+    store: LoginFailureStore,
     limits: Limits,
+    clock: SharedClock,
+    /// Wakes the logins of this process waiting for a check to end, when
+    /// one of its own does; those of other replicas are seen by looking
+    /// again.
+    ended: Arc<Notify>,
 }
 
 impl Throttle {
-    pub fn new(db: Db, limits: Limits) -> Self {
-        Throttle { db, limits }
+    pub fn new(store: LoginFailureStore, limits: Limits, clock: SharedClock) -> Self {
+        Throttle {
+            store,
+            limits,
+            clock,
+            ended: Arc::new(Notify::new()),
+        }
+    }
+
+    fn window(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::MAX)
     }
 
     fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::MAX)
+        now.checked_sub_signed(self.window())
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
     }
 
-    /// Refuses with `Throttled` when the username or the address has used
-    /// up its failures in the window; otherwise returns how many failures the
-    /// username has in the window.
-    pub async fn check(&self, username: &str, address: &str) -> Result<u64> {
-        let (username, address) = (&key(username), &key(address));
-        let now = Utc::now();
-        let since = self.window_start(now);
-        let keys = [
-            (
-                true,
-                login_failures::Column::Username,
-                username,
-                self.limits.per_username,
-            ),
-            (
-                false,
-                login_failures::Column::ClientAddress,
-                address,
-                self.limits.per_address,
-            ),
-        ];
-        let mut username_failures = 0;
-        for (is_username, column, value, limit) in keys {
-            if limit == 0 || value.is_empty() {
-                continue;
+    /// Lets one password check for `username` from `address` through, or
+    /// refuses with `Throttled` when either has used up its checks in the
+    /// window. Waits while the limit is taken by checks under way.
+    pub async fn begin(&self, username: &str, address: &str) -> Result<Attempt> {
+        let (username, address) = (key(username, USERNAME_CHARS), key(address, ADDRESS_CHARS));
+        let give_up = tokio::time::Instant::now() + WAIT_AT_MOST;
+        loop {
+            // A look without writing anything: refused, or busy, already?
+            let (by_username, by_address) = (
+                self.store
+                    .count(FailureKey::Username, &username, self.window_now())
+                    .await?,
+                self.store
+                    .count(FailureKey::Address, &address, self.window_now())
+                    .await?,
+            );
+            let verdict = self.verdict(&by_username, &by_address);
+            verdict.refuse()?;
+            if verdict == Verdict::Free {
+                // Counted again and recorded under the locks of both: of the
+                // attempts in flight at once, at most the limit get through.
+                let (by_username, by_address, admitted) = self
+                    .store
+                    .admit(
+                        &username,
+                        &address,
+                        self.window_now(),
+                        self.clock.now(),
+                        |u, a| self.verdict(u, a) == Verdict::Free,
+                    )
+                    .await?;
+                if let Some(id) = admitted {
+                    return Ok(Attempt { id, username });
+                }
+                self.verdict(&by_username, &by_address).refuse()?;
             }
-            let recent = login_failures::Entity::find()
-                .filter(column.eq(value))
-                .filter(login_failures::Column::FailedAt.gt(since));
-            let count = recent.clone().count(&self.db.read).await?;
-            if is_username {
-                username_failures = count;
+            if tokio::time::Instant::now() >= give_up {
+                return Err(Error::Throttled { retry_after: 1 });
             }
-            if count < limit {
-                continue;
-            }
-            let oldest: Option<DateTime<Utc>> = recent
-                .select_only()
-                .column(login_failures::Column::FailedAt)
-                .order_by_asc(login_failures::Column::FailedAt)
-                .into_tuple()
-                .one(&self.db.read)
-                .await?;
-            let lifts = oldest.unwrap_or(now)
-                + chrono::Duration::from_std(self.limits.window).unwrap_or_default();
-            let retry_after = (lifts - now).num_seconds().max(1) as u64;
-            return Err(Error::Throttled { retry_after });
+            // Woken when a check of this process ends, or after a while for
+            // those of other replicas; spread out, so that logins waiting
+            // together do not all come back together.
+            let jitter = rand::random::<u64>() % WAIT_STEP_MS;
+            let look_again = std::time::Duration::from_millis(WAIT_STEP_MS + jitter);
+            let _ = tokio::time::timeout(look_again, self.ended.notified()).await;
         }
-        Ok(username_failures)
     }
 
-    /// Records a failed login.
-    pub async fn failed(&self, username: &str, address: &str) -> Result<()> {
-        let (username, address) = (&key(username), &key(address));
-        let failure = login_failures::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            username: Set(username.chars().take(150).collect()),
-            client_address: Set(address.chars().take(64).collect()),
-            failed_at: Set(Utc::now()),
-        };
-        login_failures::Entity::insert(failure)
-            .exec_without_returning(&self.db.write)
-            .await?;
-        Ok(())
+    /// Which attempts count now.
+    fn window_now(&self) -> Window {
+        let now = self.clock.now();
+        Window {
+            since: self.window_start(now),
+            stale_before: now - STALE_PENDING,
+        }
     }
 
-    /// Forgets the failures for a username after a successful login.
-    pub async fn succeeded(&self, username: &str) -> Result<()> {
-        let username = &key(username);
-        login_failures::Entity::delete_many()
-            .filter(login_failures::Column::Username.eq(username))
-            .exec(&self.db.write)
-            .await?;
-        Ok(())
+    /// Whether a check may start, given the username's and the address's
+    /// attempts: refused when failures fill a limit, busy when failures and
+    /// checks under way do.
+    fn verdict(&self, by_username: &Attempts, by_address: &Attempts) -> Verdict {
+        let now = self.clock.now();
+        let mut busy = false;
+        for (attempts, limit) in [
+            (by_username, self.limits.per_username),
+            (by_address, self.limits.per_address),
+        ] {
+            if limit == 0 {
+                continue;
+            }
+            if attempts.failed >= limit {
+                let lifts = attempts.oldest_failed.unwrap_or(now) + self.window();
+                return Verdict::Refused {
+                    retry_after: seconds_until(now, lifts),
+                };
+            }
+            busy |= attempts.failed + attempts.pending >= limit;
+        }
+        if busy { Verdict::Busy } else { Verdict::Free }
     }
 
-    /// Removes failures older than the window.
+    /// The check succeeded: the username's failures up to this attempt are
+    /// forgotten, and the attempt itself.
+    pub async fn succeeded(&self, attempt: Attempt) -> Result<()> {
+        let forgotten = self
+            .store
+            .forget_failures_up_to(&attempt.username, attempt.id)
+            .await;
+        self.ended.notify_waiters();
+        forgotten
+    }
+
+    /// The check failed: the attempt counts as a failure until the window
+    /// has passed.
+    pub async fn failed(&self, attempt: Attempt) -> Result<()> {
+        self.store.settle_failed(attempt.id, self.clock.now()).await
+    }
+
+    /// The check could not be made (not for the password's sake): the
+    /// attempt is withdrawn.
+    pub async fn abandoned(&self, attempt: Attempt) -> Result<()> {
+        let withdrawn = self.store.delete(attempt.id).await;
+        self.ended.notify_waiters();
+        withdrawn
+    }
+
+    /// Removes attempts older than the window.
     pub async fn purge(&self) -> Result<u64> {
-        let since = self.window_start(Utc::now());
-        let result = login_failures::Entity::delete_many()
-            .filter(login_failures::Column::FailedAt.lte(since))
-            .exec(&self.db.write)
-            .await?;
-        Ok(result.rows_affected)
+        self.store.purge(self.window_start(self.clock.now())).await
+    }
+}
+
+/// Whole seconds from `now` until `then`, rounded up (at least 1): a client
+/// that waits that long finds the limit lifted.
+fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
+    let wait = then - now;
+    let whole = wait.num_seconds();
+    let rounded = if wait > chrono::Duration::seconds(whole) {
+        whole + 1
+    } else {
+        whole
+    };
+    rounded.max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_is_rounded_up_to_whole_seconds() {
+        let now = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        assert_eq!(seconds_until(now, now + ms(1)), 1);
+        assert_eq!(seconds_until(now, now + ms(1000)), 1);
+        assert_eq!(seconds_until(now, now + ms(1001)), 2);
+        assert_eq!(seconds_until(now, now + ms(899_400)), 900);
+        assert_eq!(seconds_until(now, now - ms(5)), 1);
+    }
+
+    #[test]
+    fn a_key_is_what_the_table_can_hold() {
+        assert_eq!(key("a\0b", 150), "a\u{fffd}b");
+        assert_eq!(key(&"x".repeat(70), 64).len(), 64);
     }
 }

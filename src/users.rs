@@ -1,31 +1,31 @@
-//! Users: creation, password hashing (argon2id, see `passwords`) and
-//! authentication by username and password.
+//! Users: their accounts, signing in, and what reaches their tokens too
+//! (a new password, deactivation, deletion, expiring everything).
 
-use chrono::Utc;
 use entity::users;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, SqlErr,
-};
+use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use crate::{
-    config::Secret,
-    db::Db,
+    api_tokens::{self, ApiTokens},
+    clock::SharedClock,
     error::{Error, Result},
-    passwords::Passwords,
+    passwords::{Passwords, random_password},
+    registry::{Registry, TokenPair, pipeline::ClientInfo},
+    secret::Secret,
+    store::{
+        UserStore,
+        users::{UsersTxn, new_user},
+    },
     throttle::Throttle,
 };
 
-/// The user service.
-#[derive(Clone, Debug)]
-pub struct Users {
-    db: Db,
-    throttle: Throttle,
-    passwords: Passwords,
-    /// Verified against when the username is unknown, so that an unknown
-    /// user costs the same time as a wrong password.
-    dummy_hash: String,
+/// Whether a change may take away the last active administrator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastAdmin {
+    /// Refuse it with a conflict (the API always does).
+    Keep,
+    /// Allow it (`--force` on the command line).
+    MayGo,
 }
 
 /// What a new user is made of.
@@ -37,21 +37,64 @@ pub struct NewUser {
     pub is_active: bool,
 }
 
+/// The user service.
+#[derive(Clone, Debug)]
+pub struct Users {
+    store: UserStore,
+    throttle: Throttle,
+    passwords: Passwords,
+    registry: Registry,
+    api_tokens: ApiTokens,
+    clock: SharedClock,
+    /// `update_last_login`: record each successful sign-in.
+    update_last_login: bool,
+    /// Verified against when the username is unknown, so that an unknown
+    /// user costs the same time as a wrong password.
+    dummy_hash: String,
+}
+
 impl Users {
-    pub async fn new(db: Db, throttle: Throttle, passwords: Passwords) -> Result<Self> {
+    pub async fn new(
+        store: UserStore,
+        throttle: Throttle,
+        passwords: Passwords,
+        registry: Registry,
+        api_tokens: ApiTokens,
+        clock: SharedClock,
+        update_last_login: bool,
+    ) -> Result<Self> {
         let dummy_hash = passwords
             .hash(Secret::new(Uuid::new_v4().to_string()))
             .await?;
         Ok(Users {
-            db,
+            store,
             throttle,
             passwords,
+            registry,
+            api_tokens,
+            clock,
+            update_last_login,
             dummy_hash,
         })
     }
 
-    pub fn throttle(&self) -> &Throttle {
-        &self.throttle
+    /// Signs in with a password: the login under the throttle, then a token
+    /// pair (and `last_login`, when recorded).
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: Secret,
+        client: ClientInfo,
+    ) -> Result<TokenPair> {
+        let address = client.address.clone().unwrap_or_default();
+        let user = self.login(username, password, &address).await?;
+        let pair = self.registry.obtain(&user, client).await?;
+        if self.update_last_login {
+            self.store
+                .touch_last_login(user.id, self.clock.now())
+                .await?;
+        }
+        Ok(pair)
     }
 
     /// A login with a password: refused with 429 while the username or the
@@ -66,127 +109,64 @@ impl Users {
             .await
     }
 
+    /// A login with Basic credentials (the container registry's): the
+    /// user's password, or their own API token with their username. Failures
+    /// count toward the login throttle like failed sign-ins. The one place
+    /// that decides what a Basic password may be.
+    pub async fn login_basic(
+        &self,
+        username: &str,
+        password: Secret,
+        address: &str,
+    ) -> Result<users::Model> {
+        let username = &normalise(username);
+        let attempt = async {
+            if !api_tokens::well_formed(password.expose()) {
+                return self.authenticate(username, password).await;
+            }
+            match self.api_tokens.authenticate(password.expose()).await {
+                Ok(user) if user.username == *username => Ok(user),
+                Ok(_) | Err(Error::TokenNotValid) => Err(Error::NoActiveAccount),
+                Err(e) => Err(e),
+            }
+        };
+        self.throttled(username, address, attempt).await
+    }
+
     /// Runs a login `attempt` under the throttle: refused with 429 while the
-    /// username or the address is throttled; a `NoActiveAccount` failure
-    /// counts against both, a success clears the username's failures.
-    pub async fn throttled(
+    /// username or the address has used up its checks; a `NoActiveAccount`
+    /// failure counts against both, a success forgets the username's
+    /// earlier attempts.
+    async fn throttled(
         &self,
         username: &str,
         address: &str,
         attempt: impl Future<Output = Result<users::Model>>,
     ) -> Result<users::Model> {
-        let failures = self.throttle.check(username, address).await?;
+        let check = self.throttle.begin(username, address).await?;
         match attempt.await {
             Ok(user) => {
-                if failures > 0 {
-                    self.throttle.succeeded(username).await?;
-                }
+                self.throttle.succeeded(check).await?;
                 Ok(user)
             }
             Err(Error::NoActiveAccount) => {
-                self.throttle.failed(username, address).await?;
+                self.throttle.failed(check).await?;
                 Err(Error::NoActiveAccount)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Not the password's fault: it does not count.
+                if let Err(withdraw) = self.throttle.abandoned(check).await {
+                    tracing::warn!(error = %withdraw, "withdrawing a login attempt failed");
+                }
+                Err(e)
+            }
         }
-    }
-
-    /// Changes `is_active` and/or `is_admin`.
-    pub async fn update(
-        &self,
-        username: &str,
-        is_active: Option<bool>,
-        is_admin: Option<bool>,
-    ) -> Result<users::Model> {
-        let user = self.find(username).await?.ok_or(Error::NotFound)?;
-        let mut active: users::ActiveModel = user.into();
-        if let Some(v) = is_active {
-            active.is_active = Set(v);
-        }
-        if let Some(v) = is_admin {
-            active.is_admin = Set(v);
-        }
-        Ok(active.update(&self.db.write).await?)
-    }
-
-    /// Sets a new password.
-    pub async fn set_password(&self, username: &str, password: Secret) -> Result<users::Model> {
-        validate_password(&password)?;
-        let user = self.find(username).await?.ok_or(Error::NotFound)?;
-        let hash = self.passwords.hash(password).await?;
-        let mut active: users::ActiveModel = user.into();
-        active.password_hash = Set(hash);
-        Ok(active.update(&self.db.write).await?)
-    }
-
-    /// Creates a user; a taken username is a conflict.
-    pub async fn create(&self, new: NewUser) -> Result<users::Model> {
-        validate_username(&new.username)?;
-        validate_password(&new.password)?;
-        let password_hash = self.passwords.hash(new.password).await?;
-        let user = users::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            username: Set(new.username),
-            password_hash: Set(password_hash),
-            is_active: Set(new.is_active),
-            is_admin: Set(new.is_admin),
-            created_at: Set(Utc::now()),
-            last_login: Set(None),
-        };
-        match user.insert(&self.db.write).await {
-            Ok(user) => Ok(user),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
-                Error::Conflict("A user with that username already exists.".into()),
-            ),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The user with this name. A name no user can have (a NUL byte, say,
-    /// which PostgreSQL refuses outright) is nobody, without asking the database.
-    pub async fn find(&self, username: &str) -> Result<Option<users::Model>> {
-        if validate_username(username).is_err() {
-            return Ok(None);
-        }
-        // `username` is unique: at most one row, without the bound `LIMIT`
-        // of `one`, which makes SQLite re-plan the statement every time.
-        Ok(users::Entity::find()
-            .filter(users::Column::Username.eq(username))
-            .all(&self.db.read)
-            .await?
-            .pop())
-    }
-
-    pub async fn list(&self) -> Result<Vec<users::Model>> {
-        Ok(users::Entity::find()
-            .order_by_asc(users::Column::Username)
-            .all(&self.db.read)
-            .await?)
-    }
-
-    pub async fn count(&self) -> Result<u64> {
-        Ok(users::Entity::find().count(&self.db.read).await?)
-    }
-
-    /// Deletes a user; their tokens go with them.
-    pub async fn delete(&self, username: &str) -> Result<()> {
-        if validate_username(username).is_err() {
-            return Err(Error::NotFound);
-        }
-        let result = users::Entity::delete_many()
-            .filter(users::Column::Username.eq(username))
-            .exec(&self.db.write)
-            .await?;
-        if result.rows_affected == 0 {
-            return Err(Error::NotFound);
-        }
-        Ok(())
     }
 
     /// The active user with this username and password. An unknown user, a
     /// wrong password and an inactive user give the same error, after the
     /// same work.
-    pub async fn authenticate(&self, username: &str, password: Secret) -> Result<users::Model> {
+    async fn authenticate(&self, username: &str, password: Secret) -> Result<users::Model> {
         let user = self.find(username).await?;
         let hash = user
             .as_ref()
@@ -198,23 +178,127 @@ impl Users {
         }
     }
 
-    /// Records a successful login (`update_last_login`).
-    pub async fn touch_last_login(&self, id: Uuid) -> Result<()> {
-        users::Entity::update_many()
-            .col_expr(
-                users::Column::LastLogin,
-                sea_orm::sea_query::Expr::value(Utc::now()),
-            )
-            .filter(users::Column::Id.eq(id))
-            .exec(&self.db.write)
-            .await?;
+    /// Creates a user. The name is NFKC-normalised; a name taken, or one
+    /// that differs from a taken one only by case or by Unicode look-alike
+    /// forms, is a conflict.
+    pub async fn create(&self, new: NewUser) -> Result<users::Model> {
+        let username = normalise(&new.username);
+        validate_username(&username)?;
+        validate_password(&new.password)?;
+        let password_hash = self.passwords.hash(new.password).await?;
+        let user = new_user(
+            username.clone(),
+            username_key(&username),
+            password_hash,
+            new.is_admin,
+            new.is_active,
+            self.clock.now(),
+        );
+        self.store.insert(user).await
+    }
+
+    /// The user with this name (NFKC-normalised first). A name no user can
+    /// have (a NUL byte, say, which PostgreSQL refuses outright) is nobody,
+    /// without asking the database.
+    pub async fn find(&self, username: &str) -> Result<Option<users::Model>> {
+        let username = normalise(username);
+        if validate_username(&username).is_err() {
+            return Ok(None);
+        }
+        self.store.find_by_name(&username).await
+    }
+
+    /// The user with this name, or `NotFound`.
+    pub async fn get(&self, username: &str) -> Result<users::Model> {
+        self.find(username).await?.ok_or(Error::NotFound)
+    }
+
+    pub async fn list(&self) -> Result<Vec<users::Model>> {
+        self.store.list().await
+    }
+
+    /// Changes `is_active` and/or `is_admin`. An inactive user's tokens are
+    /// refused until they are active again. Taking away the last active
+    /// administrator is a conflict unless `guard` allows it (the command
+    /// line may).
+    pub async fn update(
+        &self,
+        username: &str,
+        is_active: Option<bool>,
+        is_admin: Option<bool>,
+        guard: LastAdmin,
+    ) -> Result<users::Model> {
+        let username = normalise(username);
+        self.store
+            .with_admins_locked(|txn| async move {
+                let user = txn.find_by_name(&username).await?.ok_or(Error::NotFound)?;
+                let stays_admin =
+                    is_admin.unwrap_or(user.is_admin) && is_active.unwrap_or(user.is_active);
+                if !stays_admin && is_active_admin(&user) && guard == LastAdmin::Keep {
+                    last_admin_guard(&txn, &user).await?;
+                }
+                txn.set_flags(user, is_active, is_admin).await
+            })
+            .await
+    }
+
+    /// A new password, and every token issued under the old one expired.
+    pub async fn set_password(&self, username: &str, password: Secret) -> Result<()> {
+        validate_password(&password)?;
+        let user = self.get(username).await?;
+        let hash = self.passwords.hash(password).await?;
+        let user = self.store.set_password_hash(user, hash).await?;
+        self.invalidate(user.id).await?;
         Ok(())
+    }
+
+    /// Expires every token of the user, their API token included; returns
+    /// how many were active.
+    pub async fn expire_all(&self, username: &str) -> Result<u64> {
+        let user = self.get(username).await?;
+        self.invalidate(user.id).await
+    }
+
+    /// Revokes a user's API token (an administrator's act).
+    pub async fn revoke_api_token(&self, username: &str) -> Result<()> {
+        let user = self.get(username).await?;
+        self.api_tokens.revoke(user.id).await?;
+        Ok(())
+    }
+
+    async fn invalidate(&self, user_id: Uuid) -> Result<u64> {
+        let revoked = self.api_tokens.revoke(user_id).await?;
+        Ok(self.registry.expire_user(user_id).await? + u64::from(revoked))
+    }
+
+    /// Deletes the user; their registry rows and API token go with them (so
+    /// a new user of the same name inherits nothing). Deleting the last
+    /// active administrator is a conflict unless `guard` allows it.
+    pub async fn delete(&self, username: &str, guard: LastAdmin) -> Result<()> {
+        let username = normalise(username);
+        if validate_username(&username).is_err() {
+            return Err(Error::NotFound);
+        }
+        self.store
+            .with_admins_locked(|txn| async move {
+                let user = txn.find_by_name(&username).await?.ok_or(Error::NotFound)?;
+                if is_active_admin(&user) && guard == LastAdmin::Keep {
+                    last_admin_guard(&txn, &user).await?;
+                }
+                txn.delete(user.id).await
+            })
+            .await
+    }
+
+    /// Forgets failed logins older than the throttle's window.
+    pub async fn purge_login_failures(&self) -> Result<u64> {
+        self.throttle.purge().await
     }
 
     /// On a first start with no users, creates `admin` with the given
     /// password or a random one, which is returned to be shown once.
     pub async fn bootstrap_admin(&self, password: Option<&Secret>) -> Result<Option<Secret>> {
-        if self.count().await? > 0 {
+        if self.store.count().await? > 0 {
             return Ok(None);
         }
         let (password, generated) = match password {
@@ -232,13 +316,30 @@ impl Users {
     }
 }
 
-/// A random password of 24 URL-safe characters (144 bits).
-pub fn random_password() -> Secret {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = [0u8; 18];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+/// A username as stored and looked up: NFKC-normalised, as Django does.
+pub fn normalise(username: &str) -> String {
+    username.nfkc().collect()
+}
+
+/// What no two usernames may share: the NFKC case-folded form.
+pub fn username_key(username: &str) -> String {
+    normalise(username).to_lowercase()
+}
+
+fn is_active_admin(user: &users::Model) -> bool {
+    user.is_admin && user.is_active
+}
+
+/// Refuses to take away the last active administrator: nobody could then
+/// administer tokend through its API.
+async fn last_admin_guard(txn: &UsersTxn, user: &users::Model) -> Result<()> {
+    if txn.other_active_admins(user.id).await? == 0 {
+        return Err(Error::Conflict(format!(
+            "{} is the last active administrator: make another user an administrator first.",
+            user.username
+        )));
+    }
+    Ok(())
 }
 
 /// Django's rule: 1 to 150 letters, digits and `@.+-_`.
@@ -265,4 +366,20 @@ fn validate_password(password: &Secret) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn look_alike_names_normalise_to_one_key() {
+        assert_eq!(normalise("ａｄｍｉｎ"), "admin");
+        assert_eq!(normalise("𝐚𝐝𝐦𝐢𝐧"), "admin");
+        assert_eq!(normalise("ADMIN"), "ADMIN");
+        for name in ["admin", "ADMIN", "ａｄｍｉｎ", "𝐚𝐝𝐦𝐢𝐧", "Ａｄｍｉｎ"]
+        {
+            assert_eq!(username_key(name), "admin", "{name}");
+        }
+    }
 }

@@ -1,11 +1,14 @@
 use sea_orm::entity::prelude::*;
 
-/// Who asked for a token: one row per user agent and client address.
+/// Where a user's tokens went: one row per user, user agent and client address.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "devices")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// Whose device it is (no foreign key: archive removes a device once no
+    /// token refers to it).
+    pub user_id: Option<Uuid>,
     pub user_agent: String,
     pub client_address: String,
     pub first_seen: ChronoDateTimeUtc,

@@ -5,8 +5,13 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// NFKC-normalised.
     #[sea_orm(unique)]
     pub username: String,
+    /// The username's NFKC case-folded form: no two users share it (`None`
+    /// only for a look-alike that existed before the rule).
+    #[sea_orm(unique)]
+    pub username_key: Option<String>,
     pub password_hash: String,
     pub is_active: bool,
     pub is_admin: bool,

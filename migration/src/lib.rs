@@ -7,6 +7,9 @@ mod m20261123_000002_create_devices;
 mod m20261123_000003_create_tokens;
 mod m20261123_000004_create_login_failures;
 mod m20261123_000005_create_api_tokens;
+mod m20261202_000006_devices_per_user;
+mod m20261202_000007_login_attempts_pending;
+mod m20261202_000008_username_keys;
 
 pub struct Migrator;
 
@@ -19,6 +22,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_tokens::Migration),
             Box::new(m20261123_000004_create_login_failures::Migration),
             Box::new(m20261123_000005_create_api_tokens::Migration),
+            Box::new(m20261202_000006_devices_per_user::Migration),
+            Box::new(m20261202_000007_login_attempts_pending::Migration),
+            Box::new(m20261202_000008_username_keys::Migration),
         ]
     }
 }

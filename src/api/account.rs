@@ -2,8 +2,12 @@
 
 use poem_openapi::{Object, OpenApi, payload::Json};
 
-use super::{ApiTags, admin::UserOut, error::ApiError};
-use crate::auth::BearerAuth;
+use super::{
+    ApiTags,
+    auth::BearerAuth,
+    error::{Errors, statuses},
+    types::UserOut,
+};
 
 /// A user account, and how this call was authenticated.
 #[derive(Object)]
@@ -22,7 +26,7 @@ impl AccountApi {
     ///
     /// The account behind the Bearer token of this call.
     #[oai(path = "/me", method = "get")]
-    async fn me(&self, auth: BearerAuth) -> Result<Json<Me>, ApiError> {
+    async fn me(&self, auth: BearerAuth) -> Result<Json<Me>, Errors<statuses::Bearer>> {
         let BearerAuth(principal) = auth;
         Ok(Json(Me {
             auth: principal.kind.as_str().into(),

@@ -1,53 +1,21 @@
 //! Administration: users, their tokens, the registry. Administrators only.
 
 use chrono::{DateTime, Utc};
-use entity::users;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
-use uuid::Uuid;
 
 use super::{
     ApiTags,
-    error::ApiError,
-    text::Text,
-    token::Expired,
-    tokens::{CursorParam, StateParam, TokenPage, list_query},
+    auth::BearerAuth,
+    error::{Errors, statuses},
+    json_string::JsonString,
+    types::{CursorParam, Expired, NoContent, StateParam, TokenPage, UserOut, page_query},
 };
 use crate::{
-    AppState,
-    auth::{BearerAuth, Principal},
-    config::Secret,
-    error::{Error, Result},
-    users::NewUser,
+    secret::Secret,
+    state::AppState,
+    users::{LastAdmin, NewUser},
 };
-
-/// A user account.
-#[derive(Object)]
-pub struct UserOut {
-    /// The user's id.
-    pub id: Uuid,
-    pub username: String,
-    pub is_admin: bool,
-    pub is_active: bool,
-    pub created_at: DateTime<Utc>,
-    /// The last successful obtain, when `update_last_login` is on; `null`
-    /// before the first one.
-    #[oai(nullable)]
-    pub last_login: Option<DateTime<Utc>>,
-}
-
-impl From<users::Model> for UserOut {
-    fn from(u: users::Model) -> Self {
-        UserOut {
-            id: u.id,
-            username: u.username,
-            is_admin: u.is_admin,
-            is_active: u.is_active,
-            created_at: u.created_at,
-            last_login: u.last_login,
-        }
-    }
-}
 
 /// A new user.
 #[derive(Object)]
@@ -55,9 +23,9 @@ pub struct CreateUser {
     /// 1 to 150 letters, digits and `@.+-_` (Unicode letters and digits, as
     /// Django allows them).
     #[oai(validator(min_length = 1, max_length = 150))]
-    pub username: Text,
+    pub username: JsonString,
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: Text,
+    pub password: JsonString,
     /// Absent or `null`: `false`.
     #[oai(nullable)]
     pub is_admin: Option<bool>,
@@ -79,7 +47,7 @@ pub struct PatchUser {
 #[derive(Object)]
 pub struct NewPassword {
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: Text,
+    pub password: JsonString,
 }
 
 /// What to archive.
@@ -103,22 +71,6 @@ pub enum CreatedUser {
     Created(Json<UserOut>),
 }
 
-#[derive(ApiResponse)]
-pub enum NoContent {
-    /// Done.
-    #[oai(status = 204)]
-    Done,
-}
-
-/// The caller, if they are an administrator.
-fn admin(auth: BearerAuth) -> Result<Principal> {
-    if auth.0.user.is_admin {
-        Ok(auth.0)
-    } else {
-        Err(Error::PermissionDenied)
-    }
-}
-
 pub struct AdminApi;
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Administration")]
@@ -130,8 +82,8 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<CreateUser>,
-    ) -> Result<CreatedUser, ApiError> {
-        admin(auth)?;
+    ) -> Result<CreatedUser, Errors<statuses::AdminBodyConflict>> {
+        auth.admin()?;
         let body = body.0;
         let user = state
             .users
@@ -151,8 +103,8 @@ impl AdminApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-    ) -> Result<Json<Vec<UserOut>>, ApiError> {
-        admin(auth)?;
+    ) -> Result<Json<Vec<UserOut>>, Errors<statuses::Admin>> {
+        auth.admin()?;
         let users = state.users.list().await?;
         Ok(Json(users.into_iter().map(Into::into).collect()))
     }
@@ -168,11 +120,16 @@ impl AdminApi {
         auth: BearerAuth,
         username: Path<String>,
         body: Json<PatchUser>,
-    ) -> Result<Json<UserOut>, ApiError> {
-        admin(auth)?;
+    ) -> Result<Json<UserOut>, Errors<statuses::AdminBodyFind>> {
+        auth.admin()?;
         let user = state
             .users
-            .update(&username.0, body.0.is_active, body.0.is_admin)
+            .update(
+                &username.0,
+                body.0.is_active,
+                body.0.is_admin,
+                LastAdmin::Keep,
+            )
             .await?;
         Ok(Json(user.into()))
     }
@@ -187,9 +144,9 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-    ) -> Result<NoContent, ApiError> {
-        admin(auth)?;
-        state.accounts.delete(&username.0).await?;
+    ) -> Result<NoContent, Errors<statuses::AdminFind>> {
+        auth.admin()?;
+        state.users.delete(&username.0, LastAdmin::Keep).await?;
         Ok(NoContent::Done)
     }
 
@@ -203,11 +160,11 @@ impl AdminApi {
         auth: BearerAuth,
         username: Path<String>,
         body: Json<NewPassword>,
-    ) -> Result<NoContent, ApiError> {
-        admin(auth)?;
+    ) -> Result<NoContent, Errors<statuses::AdminBodyFind>> {
+        auth.admin()?;
         state
-            .accounts
-            .change_password(&username.0, Secret::new(body.0.password.into_inner()))
+            .users
+            .set_password(&username.0, Secret::new(body.0.password.into_inner()))
             .await?;
         Ok(NoContent::Done)
     }
@@ -219,9 +176,9 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-    ) -> Result<NoContent, ApiError> {
-        admin(auth)?;
-        state.accounts.revoke_api_token(&username.0).await?;
+    ) -> Result<NoContent, Errors<statuses::AdminFind>> {
+        auth.admin()?;
+        state.users.revoke_api_token(&username.0).await?;
         Ok(NoContent::Done)
     }
 
@@ -234,9 +191,9 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         username: Path<String>,
-    ) -> Result<Json<Expired>, ApiError> {
-        admin(auth)?;
-        let expired = state.accounts.expire_all(&username.0).await?;
+    ) -> Result<Json<Expired>, Errors<statuses::AdminFindPost>> {
+        auth.admin()?;
+        let expired = state.users.expire_all(&username.0).await?;
         Ok(Json(Expired { expired }))
     }
 
@@ -258,14 +215,14 @@ impl AdminApi {
         limit: Query<Option<u64>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<CursorParam>>,
-    ) -> Result<Json<TokenPage>, ApiError> {
-        admin(auth)?;
+    ) -> Result<Json<TokenPage>, Errors<statuses::AdminQueryFind>> {
+        auth.admin()?;
         let user_id = match username.0 {
-            Some(name) => Some(state.users.find(&name).await?.ok_or(Error::NotFound)?.id),
+            Some(name) => Some(state.users.get(&name).await?.id),
             None => None,
         };
-        let query = list_query(user_id, token_state.0, limit.0, cursor.0);
-        Ok(Json(state.registry.list(query).await?.into()))
+        let query = page_query(user_id, token_state.0, limit.0, cursor.0);
+        Ok(Json(state.registry.list(&query).await?.into()))
     }
 
     /// Archive dead tokens
@@ -279,10 +236,9 @@ impl AdminApi {
         state: Data<&AppState>,
         auth: BearerAuth,
         body: Json<ArchiveRequest>,
-    ) -> Result<Json<Archived>, ApiError> {
-        admin(auth)?;
-        let cutoff = body.0.expired_before.unwrap_or_else(Utc::now);
-        let archived = state.registry.archive(cutoff).await?;
+    ) -> Result<Json<Archived>, Errors<statuses::AdminBody>> {
+        auth.admin()?;
+        let archived = state.archive(body.0.expired_before).await?;
         Ok(Json(Archived { archived }))
     }
 }

@@ -5,8 +5,13 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{ApiTags, admin::NoContent, error::ApiError};
-use crate::{AppState, auth::JwtAuth, error::Error};
+use super::{
+    ApiTags,
+    auth::JwtAuth,
+    error::{Errors, statuses},
+    types::{NO_CACHE, NO_STORE, NoContent},
+};
+use crate::{error::Error, state::AppState};
 
 /// A new API token: shown this once, never again.
 #[derive(Object)]
@@ -33,7 +38,15 @@ pub struct ApiTokenInfo {
 pub enum Created {
     /// The token; any previous one no longer works.
     #[oai(status = 201)]
-    Created(Json<NewApiToken>),
+    Created(
+        Json<NewApiToken>,
+        /// Always `no-store`: the answer holds the token.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// Always `no-cache`.
+        #[oai(header = "Pragma")]
+        String,
+    ),
 }
 
 pub struct ApiTokenApi;
@@ -45,13 +58,21 @@ impl ApiTokenApi {
     /// A user has at most one; regenerating makes the old one stop working
     /// at once.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, state: Data<&AppState>, auth: JwtAuth) -> Result<Created, ApiError> {
+    async fn create(
+        &self,
+        state: Data<&AppState>,
+        auth: JwtAuth,
+    ) -> Result<Created, Errors<statuses::JwtOnlyPost>> {
         let (token, row) = state.api_tokens.create(auth.0.user.id).await?;
-        Ok(Created::Created(Json(NewApiToken {
-            token: token.expose().to_owned(),
-            prefix: row.prefix,
-            created_at: row.created_at,
-        })))
+        Ok(Created::Created(
+            Json(NewApiToken {
+                token: token.expose().to_owned(),
+                prefix: row.prefix,
+                created_at: row.created_at,
+            }),
+            NO_STORE.into(),
+            NO_CACHE.into(),
+        ))
     }
 
     /// My API token
@@ -62,7 +83,7 @@ impl ApiTokenApi {
         &self,
         state: Data<&AppState>,
         auth: JwtAuth,
-    ) -> Result<Json<ApiTokenInfo>, ApiError> {
+    ) -> Result<Json<ApiTokenInfo>, Errors<statuses::JwtOnlyFind>> {
         let row = state
             .api_tokens
             .get(auth.0.user.id)
@@ -77,7 +98,11 @@ impl ApiTokenApi {
 
     /// Revoke my API token
     #[oai(path = "/", method = "delete")]
-    async fn delete(&self, state: Data<&AppState>, auth: JwtAuth) -> Result<NoContent, ApiError> {
+    async fn delete(
+        &self,
+        state: Data<&AppState>,
+        auth: JwtAuth,
+    ) -> Result<NoContent, Errors<statuses::JwtOnly>> {
         state.api_tokens.revoke(auth.0.user.id).await?;
         Ok(NoContent::Done)
     }

@@ -13,14 +13,15 @@ use poem_openapi::{
 use serde::Deserialize;
 
 use super::{
-    ApiTags, client_info,
-    error::{ApiError, ErrorBody},
+    ApiTags,
+    client::client_info,
+    error::{ApiError, ErrorBody, Errors, statuses},
 };
 use crate::{
-    AppState,
-    config::Secret,
-    container::{self, Grant, parse_scopes},
+    container::{self, ContainerGrant, OAuthError, TokenRequest, parse_scopes},
     error::Error,
+    secret::Secret,
+    state::AppState,
 };
 
 /// What clients are told when their Basic credentials fail.
@@ -28,13 +29,13 @@ const BASIC_CHALLENGE: &str = "Basic realm=\"tokend\"";
 
 /// `Authorization: Basic` with a username and password.
 #[derive(SecurityScheme)]
-#[oai(ty = "basic")]
-pub struct RegistryBasic(Basic);
+#[oai(ty = "basic", rename = "RegistryBasic")]
+pub struct ContainerBasic(Basic);
 
 /// Basic credentials, or none at all (an anonymous caller).
 #[derive(SecurityScheme)]
-pub enum RegistryAuth {
-    RegistryBasic(RegistryBasic),
+pub enum ContainerAuth {
+    ContainerBasic(ContainerBasic),
     #[oai(fallback)]
     Anonymous,
 }
@@ -153,6 +154,9 @@ pub enum OAuthAnswer {
         #[oai(header = "Retry-After")]
         u64,
     ),
+    /// A bug in tokend: the cause is logged.
+    #[oai(status = 500)]
+    Internal(Json<OAuthErrorBody>),
     /// The database cannot be reached in time.
     #[oai(status = 503)]
     Unavailable(Json<OAuthErrorBody>),
@@ -175,7 +179,7 @@ impl ContainerApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        auth: RegistryAuth,
+        auth: ContainerAuth,
         /// The registry's service name; one of `registry_service`.
         service: Query<String>,
         /// A resource and actions, `type[(class)]:name:action[,action]`; repeat
@@ -190,51 +194,38 @@ impl ContainerApi {
         /// Who the client is; informational.
         #[oai(name = "client_id")]
         _client_id: Query<Option<String>>,
-    ) -> Result<RegistryTokenAnswer, ApiError> {
-        let service = service.0;
+    ) -> Result<RegistryTokenAnswer, Errors<statuses::ContainerToken>> {
         let scopes = parse_scopes(scope.0.iter().map(String::as_str))
             .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let client = client_info(req, state.config.trust_proxy_headers);
-        let user = match auth {
-            RegistryAuth::RegistryBasic(RegistryBasic(basic)) => {
-                if account.0.as_ref().is_some_and(|a| *a != basic.username) {
-                    return Err(Error::InvalidRequest(
-                        "`account` is not the username of the credentials.".into(),
-                    )
-                    .into());
-                }
-                let address = client.address.clone().unwrap_or_default();
-                let user = container::authenticate_basic(
-                    &state,
-                    &basic.username,
-                    Secret::new(basic.password),
-                    &address,
-                )
-                .await
-                .map_err(challenge)?;
-                Some(user)
+        let credentials = match auth {
+            ContainerAuth::ContainerBasic(ContainerBasic(basic)) => {
+                Some((basic.username, Secret::new(basic.password)))
             }
             // A header that is not Basic credentials is bad credentials, not
             // an anonymous call.
-            RegistryAuth::Anonymous if req.headers().contains_key(header::AUTHORIZATION) => {
-                return Err(challenge(Error::NoActiveAccount));
+            ContainerAuth::Anonymous if req.headers().contains_key(header::AUTHORIZATION) => {
+                return Err(challenge(Error::NoActiveAccount).into());
             }
-            RegistryAuth::Anonymous => None,
+            ContainerAuth::Anonymous => None,
         };
-        let offline = offline_token
-            .0
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let grant = state
-            .container
-            .grant(user.as_ref(), &service, &scopes, offline, client)
-            .await?;
+        let request = TokenRequest {
+            credentials,
+            account: account.0,
+            service: service.0,
+            scopes,
+            offline: offline_token
+                .0
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            client: client_info(req, &state.http.trusted_proxies),
+        };
+        let grant = state.container.token(request).await.map_err(challenge)?;
         Ok(RegistryTokenAnswer::Ok(
             Json(RegistryToken {
-                access_token: grant.token.clone(),
-                expires_in: grant.expires_in,
+                access_token: grant.token.text.clone(),
+                expires_in: grant.token.expires_in.unwrap_or_default(),
                 issued_at: rfc3339(&grant),
-                refresh_token: grant.refresh_token,
-                token: grant.token,
+                refresh_token: grant.refresh.map(|r| r.text),
+                token: grant.token.text,
             }),
             "no-store".into(),
         ))
@@ -253,96 +244,31 @@ impl ContainerApi {
         req: &Request,
         body: Form<OAuthRequest>,
     ) -> OAuthAnswer {
-        let client = client_info(req, state.config.trust_proxy_headers);
-        match oauth_grant(&state, body.0, client).await {
+        let form = body.0;
+        let request = container::OAuthRequest {
+            grant_type: form.grant_type,
+            service: form.service,
+            client_id: form.client_id,
+            scope: form.scope,
+            access_type: form.access_type,
+            username: form.username,
+            password: form.password.map(Secret::new),
+            refresh_token: form.refresh_token.map(Secret::new),
+            client: client_info(req, &state.http.trusted_proxies),
+        };
+        match state.container.oauth_token(request).await {
             Ok(grant) => OAuthAnswer::Ok(
                 Json(OAuthToken {
-                    access_token: grant.token.clone(),
-                    scope: grant
-                        .access
-                        .iter()
-                        .map(container::Access::scope)
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    expires_in: grant.expires_in,
+                    access_token: grant.token.text.clone(),
+                    scope: grant.scope(),
+                    expires_in: grant.token.expires_in.unwrap_or_default(),
                     issued_at: rfc3339(&grant),
-                    refresh_token: grant.refresh_token,
+                    refresh_token: grant.refresh.map(|r| r.text),
                 }),
                 "no-store".into(),
             ),
             Err(e) => e.into(),
         }
-    }
-}
-
-/// An OAuth2 failure: tokend's error and the RFC 6749 `error` it means.
-struct OAuthError {
-    error: Error,
-    oauth: &'static str,
-}
-
-impl OAuthError {
-    fn new(error: Error, oauth: &'static str) -> Self {
-        OAuthError { error, oauth }
-    }
-}
-
-impl From<Error> for OAuthError {
-    fn from(error: Error) -> Self {
-        let oauth = match error {
-            Error::NoActiveAccount | Error::TokenNotValid => "invalid_grant",
-            Error::Throttled { .. } => "slow_down",
-            Error::Unavailable(_) | Error::Unexpected(_) => "temporarily_unavailable",
-            _ => "invalid_request",
-        };
-        OAuthError { error, oauth }
-    }
-}
-
-async fn oauth_grant(
-    state: &AppState,
-    form: OAuthRequest,
-    client: crate::registry::pipeline::ClientInfo,
-) -> Result<Grant, OAuthError> {
-    let required = |value: String, name: &str| {
-        if value.is_empty() {
-            Err(OAuthError::from(missing(name)))
-        } else {
-            Ok(value)
-        }
-    };
-    let grant_type = required(form.grant_type, "grant_type")?;
-    let service = required(form.service, "service")?;
-    required(form.client_id, "client_id")?;
-    let scopes = parse_scopes(form.scope.as_deref())
-        .map_err(|e| OAuthError::new(Error::InvalidRequest(e.to_string()), "invalid_scope"))?;
-    let container = &state.container;
-    match grant_type.as_str() {
-        "password" => {
-            let username = required(form.username.unwrap_or_default(), "username")?;
-            let password = required(form.password.unwrap_or_default(), "password")?;
-            let address = client.address.clone().unwrap_or_default();
-            let user =
-                container::authenticate_basic(state, &username, Secret::new(password), &address)
-                    .await?;
-            let offline = form.access_type.as_deref() == Some("offline");
-            Ok(container
-                .grant(Some(&user), &service, &scopes, offline, client)
-                .await?)
-        }
-        "refresh_token" => {
-            let refresh = required(form.refresh_token.unwrap_or_default(), "refresh_token")?;
-            Ok(container
-                .refresh_grant(&refresh, &service, &scopes, client)
-                .await?)
-        }
-        other => Err(OAuthError::new(
-            Error::InvalidRequest(format!(
-                "Unsupported grant_type `{}`: use password or refresh_token.",
-                other.chars().take(50).collect::<String>()
-            )),
-            "unsupported_grant_type",
-        )),
     }
 }
 
@@ -361,6 +287,7 @@ impl From<OAuthError> for OAuthAnswer {
                 OAuthAnswer::Unauthorized(oauth_body(body), challenge)
             }
             ApiError::Unavailable(Json(body)) => OAuthAnswer::Unavailable(oauth_body(body)),
+            ApiError::Internal(Json(body)) => OAuthAnswer::Internal(oauth_body(body)),
             ApiError::Throttled(Json(body), retry_after) => {
                 OAuthAnswer::Throttled(oauth_body(body), retry_after)
             }
@@ -409,10 +336,6 @@ fn challenge(err: Error) -> ApiError {
     }
 }
 
-fn missing(field: &str) -> Error {
-    Error::InvalidRequest(format!("The `{field}` field is required."))
-}
-
-fn rfc3339(grant: &Grant) -> String {
-    grant.issued_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+fn rfc3339(grant: &ContainerGrant) -> String {
+    grant.issued_at().to_rfc3339_opts(SecondsFormat::Secs, true)
 }

@@ -1,11 +1,21 @@
 //! The one mapping from errors to HTTP: every failure is
 //! `{"detail": "<sentence>", "code": "<machine code>"}` with its status.
+//!
+//! Each operation declares the error statuses it can answer, and only
+//! those, with [`Errors`] and a status set of [`statuses`]: the spec tells
+//! the truth about every route.
+
+use std::marker::PhantomData;
 
 use poem::{
-    Response,
+    IntoResponse, Response,
     http::{StatusCode, header},
 };
-use poem_openapi::{ApiResponse, Object, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object,
+    payload::Json,
+    registry::{MetaResponses, Registry},
+};
 
 use crate::error::Error;
 
@@ -18,12 +28,12 @@ pub struct ErrorBody {
     /// A machine code: `invalid_request`, `no_active_account`, `token_not_valid`,
     /// `not_authenticated`, `permission_denied`, `not_found`, `method_not_allowed`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `throttled`,
-    /// `unavailable`.
+    /// `internal_error`, `unavailable`.
     pub code: String,
 }
 
 impl ErrorBody {
-    fn new(detail: impl Into<String>, code: &str) -> Json<Self> {
+    pub fn new(detail: impl Into<String>, code: &str) -> Json<Self> {
         Json(ErrorBody {
             detail: detail.into(),
             code: code.into(),
@@ -40,7 +50,8 @@ impl poem_openapi::types::Example for ErrorBody {
     }
 }
 
-/// The error answers an operation can give.
+/// Every error answer an operation of tokend can give. Operations declare
+/// the ones they can give through [`Errors`].
 #[derive(Debug, ApiResponse)]
 pub enum ApiError {
     /// The request is malformed: bad JSON, a missing field, a wrong type.
@@ -77,6 +88,9 @@ pub enum ApiError {
         #[oai(header = "Retry-After")]
         u64,
     ),
+    /// A bug in tokend: the answer says only that; the cause is logged.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
     /// The database cannot be reached in time.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -99,12 +113,9 @@ impl From<Error> for ApiError {
                 ApiError::Unavailable(body())
             }
             Error::Unexpected(cause) => {
-                // 5xx: log the whole chain, answer a generic sentence.
-                tracing::error!(error = ?cause, "unexpected error");
-                ApiError::Unavailable(ErrorBody::new(
-                    "The service could not complete the request, try again later.",
-                    "unavailable",
-                ))
+                // A bug: log the whole chain, answer a generic sentence.
+                tracing::error!(error = ?cause, "internal error");
+                ApiError::Internal(internal_body())
             }
         }
     }
@@ -113,6 +124,116 @@ impl From<Error> for ApiError {
 impl From<Error> for poem::Error {
     fn from(err: Error) -> Self {
         ApiError::from(err).into()
+    }
+}
+
+/// A set of error statuses an operation can answer.
+pub trait Statuses: Send + Sync + 'static {
+    const CODES: &'static [u16];
+}
+
+/// The error answers of an operation: those of [`ApiError`] whose status is
+/// in `S`, in the spec and on the wire alike.
+pub struct Errors<S>(ApiError, PhantomData<S>);
+
+impl<S> std::fmt::Debug for Errors<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S: Statuses> From<Error> for Errors<S> {
+    fn from(err: Error) -> Self {
+        Errors(ApiError::from(err), PhantomData)
+    }
+}
+
+impl<S: Statuses> From<ApiError> for Errors<S> {
+    fn from(err: ApiError) -> Self {
+        Errors(err, PhantomData)
+    }
+}
+
+impl<S: Statuses> ApiResponse for Errors<S> {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses
+            .retain(|r| r.status.is_some_and(|s| S::CODES.contains(&s)));
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+    }
+}
+
+impl<S: Statuses> IntoResponse for Errors<S> {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl<S: Statuses> From<Errors<S>> for poem::Error {
+    fn from(err: Errors<S>) -> Self {
+        err.0.into()
+    }
+}
+
+/// The status sets of tokend's operations.
+pub mod statuses {
+    use super::Statuses;
+
+    macro_rules! sets {
+        ($($(#[$doc:meta])* $name:ident = [$($code:literal),*];)*) => {
+            $(
+                $(#[$doc])*
+                pub enum $name {}
+                impl Statuses for $name {
+                    const CODES: &'static [u16] = &[$($code),*];
+                }
+            )*
+        };
+    }
+
+    sets! {
+        /// `/ready`: the database.
+        Ready = [500, 503];
+        /// A body of credentials: parsed, checked, throttled.
+        Login = [400, 401, 413, 415, 429, 500, 503];
+        /// A token in a body, no other credentials (refresh, verify, expire).
+        TokenInBody = [400, 401, 413, 415, 500, 503];
+        /// A token in a body, for anyone (revoke).
+        PublicBody = [400, 413, 415, 500, 503];
+        /// A Bearer token, nothing else.
+        Bearer = [401, 500, 503];
+        /// A Bearer token and query parameters.
+        BearerQuery = [400, 401, 500, 503];
+        /// A Bearer token and a body, about one of the caller's things.
+        BearerBodyFind = [400, 401, 404, 413, 415, 500, 503];
+        /// An access JWT only (API token management), no body.
+        JwtOnly = [401, 403, 500, 503];
+        /// An access JWT only, POSTed (a body is limited, and refused when too large).
+        JwtOnlyPost = [401, 403, 413, 500, 503];
+        /// An access JWT only, about something that may be missing.
+        JwtOnlyFind = [401, 403, 404, 500, 503];
+        /// An administrator, nothing else.
+        Admin = [401, 403, 500, 503];
+        /// An administrator and query parameters about a user.
+        AdminQueryFind = [400, 401, 403, 404, 500, 503];
+        /// An administrator, about a user, no body.
+        AdminFind = [401, 403, 404, 500, 503];
+        /// An administrator, about a user, POSTed without a body.
+        AdminFindPost = [401, 403, 404, 413, 500, 503];
+        /// An administrator and a body.
+        AdminBody = [400, 401, 403, 413, 415, 500, 503];
+        /// An administrator and a body creating something that may exist.
+        AdminBodyConflict = [400, 401, 403, 409, 413, 415, 500, 503];
+        /// An administrator and a body about a user.
+        AdminBodyFind = [400, 401, 403, 404, 413, 415, 500, 503];
+        /// A Bearer token (an administrator's) and a body.
+        BearerBodyAdmin = [400, 401, 403, 413, 415, 500, 503];
+        /// The container registry's `GET /token`.
+        ContainerToken = [400, 401, 429, 500, 503];
     }
 }
 
@@ -143,19 +264,26 @@ pub async fn to_json_error(err: poem::Error) -> Response {
         ),
         s if s.is_client_error() => ("invalid_request", first_line(&err.to_string())),
         _ => {
-            tracing::error!(error = %err, %status, "unexpected error");
-            (
-                "unavailable",
-                "The service could not complete the request, try again later.".to_owned(),
-            )
+            tracing::error!(error = %err, %status, "internal error");
+            return internal_response();
         }
     };
-    let status = if status.is_server_error() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        status
-    };
     json_response(status, &detail, code)
+}
+
+const INTERNAL_DETAIL: &str = "The service failed to complete the request; the cause is logged.";
+
+fn internal_body() -> Json<ErrorBody> {
+    ErrorBody::new(INTERNAL_DETAIL, "internal_error")
+}
+
+/// The answer to a bug: 500 `internal_error`, the cause logged elsewhere.
+pub fn internal_response() -> Response {
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        INTERNAL_DETAIL,
+        "internal_error",
+    )
 }
 
 pub fn json_response(status: StatusCode, detail: &str, code: &str) -> Response {

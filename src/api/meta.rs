@@ -2,10 +2,12 @@
 
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use sea_orm::ConnectionTrait;
 
-use super::{ApiTags, error::ApiError};
-use crate::{AppState, error::Error};
+use super::{
+    ApiTags,
+    error::{Errors, statuses},
+};
+use crate::state::AppState;
 
 /// Status of the service.
 #[derive(Object)]
@@ -54,13 +56,8 @@ impl MetaApi {
     ///
     /// Answers 200 when the database answers, 503 otherwise.
     #[oai(path = "/ready", method = "get")]
-    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Status>, ApiError> {
-        state
-            .db
-            .read
-            .execute_unprepared("SELECT 1")
-            .await
-            .map_err(Error::Unavailable)?;
+    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Status>, Errors<statuses::Ready>> {
+        state.health.ready().await?;
         Ok(Json(Status {
             status: "ok".into(),
         }))
@@ -73,7 +70,7 @@ impl MetaApi {
     /// tokens during a rotation.
     #[oai(path = "/.well-known/jwks.json", method = "get")]
     async fn jwks(&self, state: Data<&AppState>) -> JwksAnswer {
-        let jwks = state.registry.keys().jwks();
+        let jwks = state.keys.jwks();
         let keys = jwks["keys"].as_array().cloned().unwrap_or_default();
         JwksAnswer::Ok(Json(JwkSet { keys }), "public, max-age=300".into())
     }

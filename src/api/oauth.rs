@@ -2,27 +2,32 @@
 //! speak OAuth 2.0.
 
 use poem::web::Data;
-use poem_openapi::{ApiRequest, Object, OpenApi, payload::Form, payload::Json};
+use poem_openapi::{Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
-use super::{ApiTags, error::ApiError, text::Text, token::Valid};
-use crate::{AppState, auth::BearerAuth, error::Error, jwt::TokenType};
+use super::{
+    ApiTags,
+    auth::BearerAuth,
+    body::{FormOrJsonBody, JsonOrForm},
+    error::{Errors, statuses},
+    json_string::JsonString,
+    types::{NoStore, Valid},
+};
+use crate::{error::Error, state::AppState};
 
 /// A token, with an optional hint of its type.
 #[derive(Object, Deserialize)]
 pub struct TokenForm {
     /// The token.
-    pub token: Text,
+    pub token: JsonString,
     /// `access_token` or `refresh_token`; tokend finds out by itself.
     #[oai(nullable)]
-    pub token_type_hint: Option<Text>,
+    pub token_type_hint: Option<JsonString>,
 }
 
-/// A token, form-encoded (RFC 7009/7662) or as JSON.
-#[derive(ApiRequest)]
-pub enum TokenBody {
-    Form(Form<TokenForm>),
-    Json(Json<TokenForm>),
+impl FormOrJsonBody for TokenForm {
+    const DESCRIPTION: &'static str = "A token, form-encoded (RFC 7009/7662) or as JSON.";
+    const FORM_FIRST: bool = true;
 }
 
 /// What introspection tells about a token.
@@ -53,17 +58,10 @@ impl OAuthApi {
     async fn revoke(
         &self,
         state: Data<&AppState>,
-        body: TokenBody,
-    ) -> Result<Json<Valid>, ApiError> {
-        let (TokenBody::Form(Form(t)) | TokenBody::Json(Json(t))) = body;
-        match state.registry.check(&t.token, None).await {
-            Ok(checked) => {
-                let tree = checked.claims.token_type == TokenType::Refresh;
-                state.registry.expire_row(&checked.row, tree).await?;
-            }
-            Err(Error::TokenNotValid) => {}
-            Err(e) => return Err(e.into()),
-        }
+        body: JsonOrForm<TokenForm>,
+    ) -> Result<Json<Valid>, Errors<statuses::PublicBody>> {
+        let JsonOrForm(t) = body;
+        state.registry.revoke(&t.token).await?;
         Ok(Json(Valid {}))
     }
 
@@ -76,15 +74,13 @@ impl OAuthApi {
         &self,
         state: Data<&AppState>,
         auth: BearerAuth,
-        body: TokenBody,
-    ) -> Result<Json<Introspection>, ApiError> {
-        if !auth.0.user.is_admin {
-            return Err(Error::PermissionDenied.into());
-        }
-        let (TokenBody::Form(Form(t)) | TokenBody::Json(Json(t))) = body;
+        body: JsonOrForm<TokenForm>,
+    ) -> Result<NoStore<Introspection>, Errors<statuses::BearerBodyAdmin>> {
+        auth.admin()?;
+        let JsonOrForm(t) = body;
         let answer = match state.registry.check(&t.token, None).await {
-            Ok(checked) => {
-                let c = checked.claims;
+            Ok(valid) => {
+                let c = valid.claims;
                 Introspection {
                     active: true,
                     sub: Some(c.sub),
@@ -100,6 +96,6 @@ impl OAuthApi {
             Err(Error::TokenNotValid) => Introspection::default(),
             Err(e) => return Err(e.into()),
         };
-        Ok(Json(answer))
+        Ok(NoStore::new(answer))
     }
 }

@@ -1,17 +1,22 @@
 //! `POST /api/v1/token/{obtain,refresh,verify,expire}`: simplejwt's wire format.
 
 use poem::{Request, web::Data};
-use poem_openapi::{
-    ApiRequest, Object, OpenApi,
-    payload::{Form, Json},
-    types::Example,
-};
+use poem_openapi::{Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
-use super::{ApiTags, client_info, error::ApiError, text::Text};
-use crate::{AppState, config::Secret, registry::Pair};
-
-type Result<T> = std::result::Result<T, ApiError>;
+use super::{
+    ApiTags,
+    body::{FormOrJsonBody, JsonOrForm},
+    client::client_info,
+    error::{Errors, statuses},
+    json_string::JsonString,
+    types::{Expired, NoStore, Valid},
+};
+use crate::{
+    registry::{Refreshed, TokenPair},
+    secret::Secret,
+    state::AppState,
+};
 
 /// A shortened token, for the documentation's examples.
 const EXAMPLE_JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6IkhUVUM6M1lOQSJ9.eyJ0b2tlbl90eXBlIjoiYWNjZXNzIn0.c2lnbmF0dXJl";
@@ -22,17 +27,10 @@ const EXAMPLE_JWT: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6IkhUVUM6M
 pub struct Credentials {
     /// The user's name.
     #[oai(validator(min_length = 1, max_length = 150))]
-    pub username: Text,
+    pub username: JsonString,
     /// The user's password.
     #[oai(validator(min_length = 1, max_length = 1024))]
-    pub password: Text,
-}
-
-/// Credentials, as JSON or form-encoded.
-#[derive(ApiRequest)]
-pub enum ObtainBody {
-    Json(Json<Credentials>),
-    Form(Form<Credentials>),
+    pub password: JsonString,
 }
 
 /// A refresh token.
@@ -41,14 +39,7 @@ pub enum ObtainBody {
 pub struct RefreshRequest {
     /// The refresh token from `obtain` (or the last rotating `refresh`).
     #[oai(validator(min_length = 1))]
-    pub refresh: Text,
-}
-
-/// A refresh token, as JSON or form-encoded.
-#[derive(ApiRequest)]
-pub enum RefreshBody {
-    Json(Json<RefreshRequest>),
-    Form(Form<RefreshRequest>),
+    pub refresh: JsonString,
 }
 
 /// Any token tokend issued.
@@ -57,14 +48,7 @@ pub enum RefreshBody {
 pub struct VerifyRequest {
     /// An access or refresh token.
     #[oai(validator(min_length = 1))]
-    pub token: Text,
-}
-
-/// A token, as JSON or form-encoded.
-#[derive(ApiRequest)]
-pub enum VerifyBody {
-    Json(Json<VerifyRequest>),
-    Form(Form<VerifyRequest>),
+    pub token: JsonString,
 }
 
 /// A token to expire.
@@ -73,19 +57,12 @@ pub enum VerifyBody {
 pub struct ExpireRequest {
     /// An access or refresh token; holding it is the right to expire it.
     #[oai(validator(min_length = 1))]
-    pub token: Text,
+    pub token: JsonString,
     /// Also expire every token connected to it through parent links
     /// (absent or `null`: `false`).
     #[oai(default, nullable)]
     #[serde(default)]
     pub affect_tree: bool,
-}
-
-/// A token to expire, as JSON or form-encoded.
-#[derive(ApiRequest)]
-pub enum ExpireBody {
-    Json(Json<ExpireRequest>),
-    Form(Form<ExpireRequest>),
 }
 
 /// A new token pair.
@@ -120,16 +97,20 @@ pub struct RefreshResponse {
     pub refresh_expires_in: Option<u64>,
 }
 
-/// An empty object: the token is valid.
-#[derive(Object)]
-pub struct Valid {}
+impl FormOrJsonBody for Credentials {
+    const DESCRIPTION: &'static str = "Credentials, as JSON or form-encoded.";
+}
 
-/// How many tokens a call expired.
-#[derive(Object)]
-#[oai(example)]
-pub struct Expired {
-    /// Tokens that were active and were expired by this call.
-    pub expired: u64,
+impl FormOrJsonBody for RefreshRequest {
+    const DESCRIPTION: &'static str = "A refresh token, as JSON or form-encoded.";
+}
+
+impl FormOrJsonBody for VerifyRequest {
+    const DESCRIPTION: &'static str = "A token, as JSON or form-encoded.";
+}
+
+impl FormOrJsonBody for ExpireRequest {
+    const DESCRIPTION: &'static str = "A token to expire, as JSON or form-encoded.";
 }
 
 pub struct TokenApi;
@@ -145,24 +126,19 @@ impl TokenApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: ObtainBody,
-    ) -> Result<Json<PairResponse>> {
-        let (ObtainBody::Json(Json(creds)) | ObtainBody::Form(Form(creds))) = body;
-        let client = client_info(req, state.config.trust_proxy_headers);
-        let address = client.address.clone().unwrap_or_default();
-        let user = state
+        body: JsonOrForm<Credentials>,
+    ) -> Result<NoStore<PairResponse>, Errors<statuses::Login>> {
+        let JsonOrForm(creds) = body;
+        let client = client_info(req, &state.http.trusted_proxies);
+        let pair = state
             .users
-            .login(
+            .sign_in(
                 &creds.username,
                 Secret::new(creds.password.into_inner()),
-                &address,
+                client,
             )
             .await?;
-        let issued = state.registry.obtain(&user, client).await?;
-        if state.config.update_last_login {
-            state.users.touch_last_login(user.id).await?;
-        }
-        Ok(Json(pair(issued)))
+        Ok(NoStore::new(pair.into()))
     }
 
     /// Refresh
@@ -175,26 +151,24 @@ impl TokenApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: RefreshBody,
-    ) -> Result<Json<RefreshResponse>> {
-        let (RefreshBody::Json(Json(r)) | RefreshBody::Form(Form(r))) = body;
-        let client = client_info(req, state.config.trust_proxy_headers);
-        let issued = state.registry.refresh(&r.refresh, client).await?;
-        Ok(Json(RefreshResponse {
-            access: issued.access.token,
-            token_type: "Bearer".into(),
-            expires_in: issued.access.expires_in,
-            refresh_expires_in: issued.refresh.as_ref().and_then(|r| r.expires_in),
-            refresh: issued.refresh.map(|r| r.token),
-        }))
+        body: JsonOrForm<RefreshRequest>,
+    ) -> Result<NoStore<RefreshResponse>, Errors<statuses::TokenInBody>> {
+        let JsonOrForm(r) = body;
+        let client = client_info(req, &state.http.trusted_proxies);
+        let refreshed = state.registry.refresh(&r.refresh, client).await?;
+        Ok(NoStore::new(refreshed.into()))
     }
 
     /// Verify
     ///
     /// Answers `{}` when the token is valid and active in the registry.
     #[oai(path = "/verify", method = "post")]
-    async fn verify(&self, state: Data<&AppState>, body: VerifyBody) -> Result<Json<Valid>> {
-        let (VerifyBody::Json(Json(v)) | VerifyBody::Form(Form(v))) = body;
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        body: JsonOrForm<VerifyRequest>,
+    ) -> Result<Json<Valid>, Errors<statuses::TokenInBody>> {
+        let JsonOrForm(v) = body;
         state.registry.check(&v.token, None).await?;
         Ok(Json(Valid {}))
     }
@@ -203,20 +177,38 @@ impl TokenApi {
     ///
     /// Expires the token, or with `affect_tree` every token of its tree.
     #[oai(path = "/expire", method = "post")]
-    async fn expire(&self, state: Data<&AppState>, body: ExpireBody) -> Result<Json<Expired>> {
-        let (ExpireBody::Json(Json(e)) | ExpireBody::Form(Form(e))) = body;
+    async fn expire(
+        &self,
+        state: Data<&AppState>,
+        body: JsonOrForm<ExpireRequest>,
+    ) -> Result<Json<Expired>, Errors<statuses::TokenInBody>> {
+        let JsonOrForm(e) = body;
         let expired = state.registry.expire(&e.token, e.affect_tree).await?;
         Ok(Json(Expired { expired }))
     }
 }
 
-fn pair(pair: Pair) -> PairResponse {
-    PairResponse {
-        access: pair.access.token,
-        refresh: pair.refresh.token,
-        token_type: "Bearer".into(),
-        expires_in: pair.access.expires_in,
-        refresh_expires_in: pair.refresh.expires_in,
+impl From<TokenPair> for PairResponse {
+    fn from(pair: TokenPair) -> Self {
+        PairResponse {
+            access: pair.access.text,
+            refresh: pair.refresh.text,
+            token_type: "Bearer".into(),
+            expires_in: pair.access.expires_in,
+            refresh_expires_in: pair.refresh.expires_in,
+        }
+    }
+}
+
+impl From<Refreshed> for RefreshResponse {
+    fn from(refreshed: Refreshed) -> Self {
+        RefreshResponse {
+            access: refreshed.access.text,
+            token_type: "Bearer".into(),
+            expires_in: refreshed.access.expires_in,
+            refresh_expires_in: refreshed.refresh.as_ref().and_then(|r| r.expires_in),
+            refresh: refreshed.refresh.map(|r| r.text),
+        }
     }
 }
 
@@ -275,11 +267,5 @@ impl Example for RefreshResponse {
             refresh: None,
             refresh_expires_in: None,
         }
-    }
-}
-
-impl Example for Expired {
-    fn example() -> Self {
-        Expired { expired: 3 }
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! The scope grammar is in [`scope`], the access rules in [`rules`]; this
 //! module grants: it authenticates, intersects what was asked with what the
-//! rules allow, and issues a registry token through the token registry (so it
-//! is registered like every other token), with an offline refresh token when
+//! rules allow, and has the token registry issue the token (so it is
+//! registered like every other token), with an offline refresh token when
 //! asked.
 
 pub mod rules;
@@ -15,186 +15,327 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::users;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::{
-    AppState,
-    config::{Config, Secret},
+    config::{ConfigError, ContainerRule},
     error::{Error, Result},
-    jwt::TokenType,
-    registry::{
-        Registry,
-        pipeline::{ClientInfo, NewToken},
-    },
+    jwt::{ContainerAccess, KeyRing},
+    registry::{ContainerToken, IssuedToken, Registry, pipeline::ClientInfo},
+    secret::Secret,
+    users::Users,
 };
-pub use rules::{Account, Rules};
+pub use rules::{Account, ContainerRules};
 pub use scope::{Scope, ScopeError, parse_scopes};
 
-/// The issuer of registry tokens when `issuer` is not configured.
+/// The issuer of container registry tokens when `issuer` is not configured.
 pub const DEFAULT_ISSUER: &str = "tokend";
 
-/// One granted resource in a registry token's `access` claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Access {
-    #[serde(rename = "type")]
-    pub resource_type: String,
-    /// `plugin` for `repository(plugin)`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub class: Option<String>,
-    pub name: String,
-    pub actions: Vec<String>,
+/// The container registry settings.
+#[derive(Debug, Clone)]
+pub struct ContainerSettings {
+    /// `registry_service`: the service names `/token` answers for.
+    pub services: Vec<String>,
+    /// `registry_token_lifetime`; at least 60 seconds.
+    pub lifetime: Duration,
+    /// `registry.rules`.
+    pub rules: Vec<ContainerRule>,
+    /// `issuer`, when configured.
+    pub issuer: Option<String>,
 }
 
-impl Access {
-    /// The scope this entry grants, as the spec writes it.
+/// A container registry token, and a refresh token when one was issued.
+#[derive(Debug, Clone)]
+pub struct ContainerGrant {
+    pub token: IssuedToken,
+    pub access: Vec<ContainerAccess>,
+    pub refresh: Option<IssuedToken>,
+}
+
+impl ContainerGrant {
+    /// When the token was issued.
+    pub fn issued_at(&self) -> DateTime<Utc> {
+        self.token.issued_at
+    }
+
+    /// The scopes granted, space-separated, as the OAuth2 answer says them.
     pub fn scope(&self) -> String {
-        Scope {
-            resource_type: self.resource_type.clone(),
-            class: self.class.clone(),
-            name: self.name.clone(),
-            actions: self.actions.clone(),
-        }
-        .to_string()
+        self.access
+            .iter()
+            .map(access_scope)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
-/// The claims of a registry token, as the distribution registry reads them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegistryClaims {
-    pub iss: String,
-    /// The username; empty for an anonymous caller.
-    pub sub: String,
-    /// The `service` the token is for: one string, not a list.
-    pub aud: String,
-    pub exp: i64,
-    pub nbf: i64,
-    pub iat: i64,
-    pub jti: Uuid,
-    /// Always present; empty when nothing was granted.
-    pub access: Vec<Access>,
+/// The scope one `access` entry grants, as the spec writes it.
+pub fn access_scope(access: &ContainerAccess) -> String {
+    Scope {
+        resource_type: access.resource_type.clone(),
+        class: access.class.clone(),
+        name: access.name.clone(),
+        actions: access.actions.clone(),
+    }
+    .to_string()
 }
 
-/// A registry token, and a refresh token when one was issued.
-#[derive(Clone)]
-pub struct Grant {
-    pub token: String,
-    pub expires_in: u64,
-    pub issued_at: DateTime<Utc>,
-    pub access: Vec<Access>,
-    pub refresh_token: Option<String>,
+/// `GET /token`: Basic credentials or none, the service, the scopes.
+#[derive(Debug)]
+pub struct TokenRequest {
+    /// Username and password (or API token); `None`: anonymous.
+    pub credentials: Option<(String, Secret)>,
+    /// The account the client believes it is.
+    pub account: Option<String>,
+    pub service: String,
+    pub scopes: Vec<Scope>,
+    /// Also issue an offline refresh token (authenticated callers only).
+    pub offline: bool,
+    pub client: ClientInfo,
 }
 
-impl std::fmt::Debug for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("expires_in", &self.expires_in)
-            .field("access", &self.access)
-            .finish_non_exhaustive()
+/// `POST /token` (the OAuth2 variant): what the form asked for.
+#[derive(Debug)]
+pub struct OAuthRequest {
+    pub grant_type: String,
+    pub service: String,
+    /// Who the client is; required, informational.
+    pub client_id: String,
+    /// Space-separated scopes.
+    pub scope: Option<String>,
+    /// `offline` for a refresh token with a password grant.
+    pub access_type: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    pub client: ClientInfo,
+}
+
+/// An OAuth2 failure: tokend's error and the RFC 6749 `error` it means.
+#[derive(Debug)]
+pub struct OAuthError {
+    pub error: Error,
+    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, …
+    pub oauth: &'static str,
+}
+
+impl OAuthError {
+    fn new(error: Error, oauth: &'static str) -> Self {
+        OAuthError { error, oauth }
     }
 }
 
-/// The grant service behind `/token`.
-#[derive(Clone)]
-pub struct TokenServer {
-    registry: Registry,
-    rules: Arc<Rules>,
+impl From<Error> for OAuthError {
+    fn from(error: Error) -> Self {
+        let oauth = match error {
+            Error::NoActiveAccount | Error::TokenNotValid => "invalid_grant",
+            Error::Throttled { .. } => "slow_down",
+            Error::Unavailable(_) => "temporarily_unavailable",
+            Error::Unexpected(_) => "server_error",
+            _ => "invalid_request",
+        };
+        OAuthError { error, oauth }
+    }
+}
+
+/// The container registry settings, checked: what `/token` answers for and
+/// grants.
+#[derive(Clone, Debug)]
+pub struct ContainerPolicy {
+    rules: Arc<ContainerRules>,
     services: Arc<[String]>,
     issuer: String,
     lifetime: Duration,
 }
 
-impl TokenServer {
-    pub fn new(config: &Config, registry: Registry) -> anyhow::Result<Self> {
-        config.validate_registry()?;
-        let rules = Rules::compile(&config.registry.rules)
-            .map_err(|e| anyhow::anyhow!("registry.rules: {e}"))?;
-        if registry.keys().signing_key().is_symmetric() {
+impl ContainerPolicy {
+    /// Checks the settings; each error names its setting.
+    pub fn new(settings: ContainerSettings) -> Result<Self, ConfigError> {
+        if settings.services.is_empty() {
+            return Err(ConfigError::new(
+                "registry_service",
+                "name at least one service",
+            ));
+        }
+        if settings.lifetime < Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "registry_token_lifetime",
+                "must be at least 60s (the token spec's minimum)",
+            ));
+        }
+        let rules = ContainerRules::compile(&settings.rules)
+            .map_err(|e| ConfigError::new("registry.rules", e))?;
+        Ok(ContainerPolicy {
+            rules: Arc::new(rules),
+            services: settings.services.into(),
+            issuer: settings.issuer.unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
+            lifetime: settings.lifetime,
+        })
+    }
+}
+
+/// The grant service behind `/token`.
+#[derive(Clone, Debug)]
+pub struct ContainerTokenServer {
+    users: Users,
+    registry: Registry,
+    policy: ContainerPolicy,
+}
+
+impl ContainerTokenServer {
+    pub fn new(policy: ContainerPolicy, users: Users, registry: Registry, keys: &KeyRing) -> Self {
+        if keys.signing_key().is_symmetric() {
             tracing::warn!(
                 "the signing key is a secret: a container registry cannot verify \
                  the tokens of /token (it needs an ES256 or RS256 key and its certificate)"
             );
         }
-        Ok(TokenServer {
+        ContainerTokenServer {
+            users,
             registry,
-            rules: Arc::new(rules),
-            services: config.registry_service.clone().into(),
-            issuer: config
-                .issuer
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ISSUER.to_owned()),
-            lifetime: config.registry_token_lifetime.0,
-        })
+            policy,
+        }
+    }
+
+    /// `GET /token`: a registry token for the caller of `request` granting
+    /// what its scopes ask and the rules allow, with an offline refresh
+    /// token when asked by an authenticated caller.
+    pub async fn token(&self, request: TokenRequest) -> Result<ContainerGrant> {
+        let user = match request.credentials {
+            Some((username, password)) => {
+                if request.account.as_ref().is_some_and(|a| *a != username) {
+                    return Err(Error::InvalidRequest(
+                        "`account` is not the username of the credentials.".into(),
+                    ));
+                }
+                let address = request.client.address.clone().unwrap_or_default();
+                Some(
+                    self.users
+                        .login_basic(&username, password, &address)
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        self.grant(
+            user.as_ref(),
+            &request.service,
+            &request.scopes,
+            request.offline,
+            request.client,
+        )
+        .await
+    }
+
+    /// `POST /token`: the password grant or the refresh grant.
+    pub async fn oauth_token(&self, request: OAuthRequest) -> Result<ContainerGrant, OAuthError> {
+        required(Some(&request.grant_type), "grant_type")?;
+        required(Some(&request.service), "service")?;
+        required(Some(&request.client_id), "client_id")?;
+        let scopes = parse_scopes(request.scope.as_deref())
+            .map_err(|e| OAuthError::new(Error::InvalidRequest(e.to_string()), "invalid_scope"))?;
+        match request.grant_type.as_str() {
+            "password" => {
+                let username = required(request.username.as_deref(), "username")?;
+                let password = required_secret(request.password, "password")?;
+                let address = request.client.address.clone().unwrap_or_default();
+                let user = self.users.login_basic(username, password, &address).await?;
+                let offline = request.access_type.as_deref() == Some("offline");
+                Ok(self
+                    .grant(
+                        Some(&user),
+                        &request.service,
+                        &scopes,
+                        offline,
+                        request.client,
+                    )
+                    .await?)
+            }
+            "refresh_token" => {
+                let refresh = required_secret(request.refresh_token, "refresh_token")?;
+                Ok(self
+                    .refresh_grant(refresh.expose(), &request.service, &scopes, request.client)
+                    .await?)
+            }
+            other => Err(OAuthError::new(
+                Error::InvalidRequest(format!(
+                    "Unsupported grant_type `{}`: use password or refresh_token.",
+                    other.chars().take(50).collect::<String>()
+                )),
+                "unsupported_grant_type",
+            )),
+        }
     }
 
     /// A registry token for `user` (`None`: anonymous) on `service`, granting
     /// what `scopes` ask and the rules allow. With `offline` and a user, also
     /// a refresh token bound to the service.
-    pub async fn grant(
+    async fn grant(
         &self,
         user: Option<&users::Model>,
         service: &str,
         scopes: &[Scope],
         offline: bool,
         client: ClientInfo,
-    ) -> Result<Grant> {
+    ) -> Result<ContainerGrant> {
         self.check_service(service)?;
-        let offline_audience = offline.then_some(service);
-        let (grant, refresh) = self
+        let token = self.token_for(user, service, scopes);
+        let issued = self
             .registry
-            .issue(user, offline_audience, client, |now| {
-                self.sign(user, service, scopes, now)
-            })
+            .issue_container(user, &token, offline, client)
             .await?;
-        Ok(Grant {
-            refresh_token: refresh.map(|r| r.token),
-            ..grant
+        Ok(ContainerGrant {
+            token: issued.token,
+            access: token.access,
+            refresh: issued.refresh,
         })
     }
 
     /// A registry token for the user of an offline refresh token of
-    /// `service`, under the refresh rules of the token registry (rotation,
-    /// reuse detection); a rotated refresh token comes back with it.
-    pub async fn refresh_grant(
+    /// `service`, as a child of it. The refresh token is never rotated:
+    /// container clients keep the one of their login.
+    async fn refresh_grant(
         &self,
         refresh_token: &str,
         service: &str,
         scopes: &[Scope],
         client: ClientInfo,
-    ) -> Result<Grant> {
+    ) -> Result<ContainerGrant> {
         self.check_service(service)?;
-        let (grant, refresh) = self
+        let parent = self
             .registry
-            .refresh_with(refresh_token, Some(service), client, |user, now| {
-                self.sign(Some(user), service, scopes, now)
-            })
+            .check_offline_refresh(refresh_token, service)
             .await?;
-        Ok(Grant {
-            refresh_token: refresh.map(|r| r.token),
-            ..grant
+        let token = self.token_for(Some(&parent.user), service, scopes);
+        let issued = self
+            .registry
+            .issue_container_child(&parent, &token, client)
+            .await?;
+        Ok(ContainerGrant {
+            token: issued,
+            access: token.access,
+            refresh: None,
         })
     }
 
     fn check_service(&self, service: &str) -> Result<()> {
-        if self.services.iter().any(|s| s == service) {
+        if self.policy.services.iter().any(|s| s == service) {
             Ok(())
         } else {
             Err(Error::InvalidRequest(format!(
                 "Unknown service `{}`: this token server answers for {}.",
                 service.chars().take(100).collect::<String>(),
-                self.services.join(", ")
+                self.policy.services.join(", ")
             )))
         }
     }
 
-    /// Signs the registry token and describes its registry row.
-    fn sign(
+    /// What a token for `user` on `service` says: the asked actions the
+    /// rules allow, scope by scope; a scope that gets nothing is left out.
+    fn token_for(
         &self,
         user: Option<&users::Model>,
         service: &str,
         scopes: &[Scope],
-        now: DateTime<Utc>,
-    ) -> Result<(Grant, NewToken)> {
+    ) -> ContainerToken {
         let account = match user {
             Some(u) => Account::User {
                 name: &u.username,
@@ -202,11 +343,11 @@ impl TokenServer {
             },
             None => Account::Anonymous,
         };
-        let access: Vec<Access> = scopes
+        let access: Vec<ContainerAccess> = scopes
             .iter()
             .filter_map(|scope| {
-                let actions = self.rules.allowed(account, scope);
-                (!actions.is_empty()).then(|| Access {
+                let actions = self.policy.rules.allowed(account, scope);
+                (!actions.is_empty()).then(|| ContainerAccess {
                     resource_type: scope.resource_type.clone(),
                     class: scope.class.clone(),
                     name: scope.name.clone(),
@@ -214,55 +355,34 @@ impl TokenServer {
                 })
             })
             .collect();
-        let new = NewToken::new(TokenType::Registry, now, Some(self.lifetime));
-        let claims = RegistryClaims {
-            iss: self.issuer.clone(),
-            sub: user.map(|u| u.username.clone()).unwrap_or_default(),
-            aud: service.to_owned(),
-            iat: now.timestamp(),
-            nbf: now.timestamp(),
-            exp: now.timestamp() + self.lifetime.as_secs() as i64,
-            jti: new.jti,
-            access: access.clone(),
-        };
-        // Registry 3.x also accepts the certificate chain in the header.
-        let token = self.registry.keys().sign_with_x5c(&claims)?;
         tracing::debug!(
-            sub = %claims.sub,
+            sub = user.map_or("", |u| u.username.as_str()),
             service,
-            granted = ?access.iter().map(Access::scope).collect::<Vec<_>>(),
-            "registry token issued"
+            granted = ?access.iter().map(access_scope).collect::<Vec<_>>(),
+            "container registry token granted"
         );
-        let grant = Grant {
-            token,
-            expires_in: self.lifetime.as_secs(),
-            issued_at: now,
+        ContainerToken {
+            service: service.to_owned(),
             access,
-            refresh_token: None,
-        };
-        Ok((grant, new))
+            issuer: self.policy.issuer.clone(),
+            lifetime: self.policy.lifetime,
+        }
     }
 }
 
-/// The user behind `Authorization: Basic` credentials at `/token`: the
-/// user's password, or their own API token with their username. Failures
-/// count toward the login throttle like failed obtains. The one place that
-/// decides what a Basic password may be.
-pub async fn authenticate_basic(
-    state: &AppState,
-    username: &str,
-    password: Secret,
-    address: &str,
-) -> Result<users::Model> {
-    let attempt = async {
-        if !crate::api_tokens::well_formed(password.expose()) {
-            return state.users.authenticate(username, password).await;
-        }
-        match state.api_tokens.authenticate(password.expose()).await {
-            Ok(user) if user.username == username => Ok(user),
-            Ok(_) | Err(Error::TokenNotValid) => Err(Error::NoActiveAccount),
-            Err(e) => Err(e),
-        }
-    };
-    state.users.throttled(username, address, attempt).await
+fn missing(field: &str) -> OAuthError {
+    OAuthError::from(Error::InvalidRequest(format!(
+        "The `{field}` field is required."
+    )))
+}
+
+/// A form field that must be there and not empty.
+fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, OAuthError> {
+    value.filter(|v| !v.is_empty()).ok_or_else(|| missing(name))
+}
+
+fn required_secret(value: Option<Secret>, name: &str) -> Result<Secret, OAuthError> {
+    value
+        .filter(|v| !v.expose().is_empty())
+        .ok_or_else(|| missing(name))
 }

@@ -5,13 +5,16 @@
 mod cache;
 pub mod cert;
 mod claims;
-mod keys;
+mod key;
 mod private_key;
+mod ring;
+mod signature;
 
-pub use claims::{Claims, TokenType};
+pub use claims::{Claims, ContainerAccess, ContainerClaims, TokenType};
 pub use jsonwebtoken::Algorithm;
-pub use keys::{Generate, Key, KeyRing, alg_name, write_private};
+pub use key::{Generate, Key, alg_name, write_private};
 pub use private_key::{MIN_RSA_BITS, PrivateKey, libtrust_kid, pem_blocks};
+pub use ring::{KeyRing, KeySettings};
 
 /// Algorithms a key ring may hold, by their JOSE names.
 pub const SUPPORTED_ALGORITHMS: &[&str] = &[

@@ -1,18 +1,27 @@
-//! The registration pipeline: the steps that record issued tokens, run in the
-//! same transaction as the issue. Steps are chosen by name in the settings;
-//! a library user can add their own by implementing [`RegistrationStep`].
+//! The registration pipeline: the steps that decide how issued tokens are
+//! recorded. Steps are chosen by name in the settings; a library user can add
+//! their own by implementing [`RegistrationStep`].
+//!
+//! Steps work on the [`RegistrationContext`] alone, before the write: they
+//! link the rows, name their user and their device, or refuse. What they
+//! leave is written in one transaction with the rest of the issue (the
+//! rotation of a used-up refresh token, say), so a token that reaches a
+//! client is always in the registry and a refused registration hands out
+//! nothing. A step that waits holds up its own request only, never the
+//! writer.
 
 use std::{collections::HashMap, sync::Arc};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use entity::{devices, tokens};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, EntityTrait, SqlErr, sea_query::OnConflict};
+use entity::tokens;
 use uuid::Uuid;
 
 use crate::{
-    error::{Error, Result},
+    config::ConfigError,
+    error::Result,
     jwt::TokenType,
+    store::{Registration, tokens::Device},
 };
 
 /// Who asked for the tokens.
@@ -22,52 +31,36 @@ pub struct ClientInfo {
     pub address: Option<String>,
 }
 
-/// A token being issued, before it is registered.
-#[derive(Debug, Clone)]
-pub struct NewToken {
-    pub id: Uuid,
-    pub jti: Uuid,
-    pub token_type: TokenType,
-    pub issued_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl NewToken {
-    /// A fresh id and jti for a token of `kind` issued `now` that lives
-    /// `lifetime` (`None`: no expiry).
-    pub fn new(kind: TokenType, now: DateTime<Utc>, lifetime: Option<std::time::Duration>) -> Self {
-        NewToken {
-            id: Uuid::now_v7(),
-            jti: Uuid::new_v4(),
-            token_type: kind,
-            issued_at: now,
-            expires_at: lifetime
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .and_then(|d| now.checked_add_signed(d)),
-        }
-    }
-}
-
 /// What the steps share: the tokens being issued, the token they come from,
-/// and the rows that will be written when every step has run.
+/// and what will be written when every step has run.
 #[derive(Debug)]
 pub struct RegistrationContext {
-    pub tokens: Vec<NewToken>,
+    /// The rows of the tokens being issued, not linked to anything yet.
+    pub tokens: Vec<tokens::Model>,
     /// The refresh token presented, on a refresh.
     pub parent: Option<tokens::Model>,
     pub user_id: Option<Uuid>,
-    pub device_id: Option<Uuid>,
     pub client: ClientInfo,
     pub now: DateTime<Utc>,
-    /// Filled by `register_pairs`, written after the last step.
-    pub rows: Vec<tokens::ActiveModel>,
+    /// Filled by `register_pairs`: the rows that will be written.
+    pub rows: Vec<tokens::Model>,
+    /// Filled by `connect_device`: the user agent and address the tokens
+    /// went to (a device of their user's).
+    pub device: Option<ClientDevice>,
+}
+
+/// What `connect_device` records: the device's user is the tokens' user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDevice {
+    pub user_agent: String,
+    pub client_address: String,
 }
 
 impl RegistrationContext {
     /// The context of issuing `tokens` (to `user_id`, or from `parent` on a
     /// refresh), before any step has run.
     pub fn new(
-        tokens: Vec<NewToken>,
+        tokens: Vec<tokens::Model>,
         parent: Option<tokens::Model>,
         user_id: Option<Uuid>,
         client: ClientInfo,
@@ -77,10 +70,10 @@ impl RegistrationContext {
             tokens,
             parent,
             user_id,
-            device_id: None,
             client,
             now,
             rows: Vec::new(),
+            device: None,
         }
     }
 }
@@ -90,7 +83,8 @@ impl RegistrationContext {
 pub trait RegistrationStep: Send + Sync {
     /// The name the settings use for it.
     fn name(&self) -> &'static str;
-    async fn run(&self, ctx: &mut RegistrationContext, txn: &DatabaseTransaction) -> Result<()>;
+    /// Changes the context, or refuses the registration with an error.
+    async fn run(&self, ctx: &mut RegistrationContext) -> Result<()>;
 }
 
 /// The configured steps, in order.
@@ -111,26 +105,22 @@ impl std::fmt::Debug for Pipeline {
 const REQUIRED: [&str; 2] = ["register_pairs", "connect_user"];
 
 impl Pipeline {
-    /// Checks a list of names before anything is built.
-    pub fn check_names(names: &[String]) -> Result<(), String> {
+    /// Builds the pipeline from the names of `registration_pipeline`,
+    /// looking them up among the built-in steps and `extra` ones.
+    pub fn build(
+        names: &[String],
+        extra: &[Arc<dyn RegistrationStep>],
+    ) -> Result<Self, ConfigError> {
+        let bad = |why: String| ConfigError::new("registration_pipeline", why);
         for required in REQUIRED {
             if !names.iter().any(|n| n == required) {
-                return Err(format!("must include `{required}`"));
+                return Err(bad(format!("must include `{required}`")));
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for name in names {
-            if !seen.insert(name) {
-                return Err(format!("`{name}` is listed twice"));
-            }
+        if let Some(twice) = names.iter().find(|name| !seen.insert(*name)) {
+            return Err(bad(format!("`{twice}` is listed twice")));
         }
-        Ok(())
-    }
-
-    /// Builds the pipeline from names, looking them up among the built-in
-    /// steps and `extra` ones.
-    pub fn build(names: &[String], extra: &[Arc<dyn RegistrationStep>]) -> Result<Self, String> {
-        Self::check_names(names)?;
         let mut known: HashMap<&str, Arc<dyn RegistrationStep>> = HashMap::new();
         for step in [
             Arc::new(RegisterPairs) as Arc<dyn RegistrationStep>,
@@ -148,43 +138,29 @@ impl Pipeline {
                 known
                     .get(name.as_str())
                     .cloned()
-                    .ok_or_else(|| format!("unknown step `{name}`"))
+                    .ok_or_else(|| bad(format!("unknown step `{name}`")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Pipeline { steps })
     }
 
-    /// Runs every step, then writes the rows, all in `txn`.
-    pub async fn run(&self, mut ctx: RegistrationContext, txn: &DatabaseTransaction) -> Result<()> {
+    /// Runs every step; returns what is to be written.
+    pub async fn run(&self, mut ctx: RegistrationContext) -> Result<Registration> {
         for step in &self.steps {
-            step.run(&mut ctx, txn).await?;
+            step.run(&mut ctx).await?;
         }
-        let mut rows = std::mem::take(&mut ctx.rows);
+        let mut rows = ctx.rows;
         for row in &mut rows {
-            row.user_id = Set(ctx.user_id);
-            row.device_id = Set(ctx.device_id);
+            row.user_id = ctx.user_id;
         }
-        if !rows.is_empty() {
-            let inserted = tokens::Entity::insert_many(rows)
-                .exec_without_returning(txn)
-                .await;
-            match inserted {
-                // The user (or the presented token) was deleted while we
-                // issued: on PostgreSQL the delete can commit in between. What
-                // the client held is gone, which is its error, not ours.
-                Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
-                    return Err(if ctx.parent.is_some() {
-                        Error::TokenNotValid
-                    } else {
-                        Error::NoActiveAccount
-                    });
-                }
-                other => {
-                    other?;
-                }
-            }
-        }
-        Ok(())
+        // A device is its user's: tokens without a user record none.
+        let device = ctx.device.zip(ctx.user_id).map(|(device, user_id)| Device {
+            user_id,
+            user_agent: device.user_agent,
+            client_address: device.client_address,
+            seen_at: ctx.now,
+        });
+        Ok(Registration { rows, device })
     }
 }
 
@@ -198,32 +174,25 @@ impl RegistrationStep for RegisterPairs {
         "register_pairs"
     }
 
-    async fn run(&self, ctx: &mut RegistrationContext, _txn: &DatabaseTransaction) -> Result<()> {
+    async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {
         let presented = ctx.parent.as_ref().map(|p| (p.id, p.root_id));
         let new_refresh = ctx
             .tokens
             .iter()
-            .find(|t| t.token_type == TokenType::Refresh)
+            .find(|t| t.token_type == TokenType::Refresh.as_str())
             .map(|t| t.id);
         for token in &ctx.tokens {
-            let parent = match token.token_type {
-                TokenType::Refresh => presented,
-                _ => new_refresh
+            let parent = if token.token_type == TokenType::Refresh.as_str() {
+                presented
+            } else {
+                new_refresh
                     .map(|id| (id, presented.map_or(id, |p| p.1)))
-                    .or(presented),
+                    .or(presented)
             };
-            ctx.rows.push(tokens::ActiveModel {
-                id: Set(token.id),
-                jti: Set(token.jti),
-                token_type: Set(token.token_type.as_str().to_owned()),
-                parent_id: Set(parent.map(|p| p.0)),
-                root_id: Set(parent.map_or(token.id, |p| p.1)),
-                user_id: Set(None),
-                issued_at: Set(token.issued_at),
-                expires_at: Set(token.expires_at),
-                expired_at: Set(None),
-                rotated_at: Set(None),
-                device_id: Set(None),
+            ctx.rows.push(tokens::Model {
+                parent_id: parent.map(|p| p.0),
+                root_id: parent.map_or(token.id, |p| p.1),
+                ..token.clone()
             });
         }
         Ok(())
@@ -240,7 +209,7 @@ impl RegistrationStep for ConnectUser {
         "connect_user"
     }
 
-    async fn run(&self, ctx: &mut RegistrationContext, _txn: &DatabaseTransaction) -> Result<()> {
+    async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {
         if ctx.user_id.is_none() {
             ctx.user_id = ctx.parent.as_ref().and_then(|p| p.user_id);
         }
@@ -259,7 +228,7 @@ impl RegistrationStep for ConnectDevice {
         "connect_device"
     }
 
-    async fn run(&self, ctx: &mut RegistrationContext, txn: &DatabaseTransaction) -> Result<()> {
+    async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {
         let mut user_agent = ctx.client.user_agent.clone().unwrap_or_default();
         if user_agent.len() > MAX_USER_AGENT {
             let mut end = MAX_USER_AGENT;
@@ -268,22 +237,34 @@ impl RegistrationStep for ConnectDevice {
             }
             user_agent.truncate(end);
         }
-        let device = devices::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_agent: Set(user_agent),
-            client_address: Set(ctx.client.address.clone().unwrap_or_default()),
-            first_seen: Set(ctx.now),
-            last_seen: Set(ctx.now),
-        };
-        let device = devices::Entity::insert(device)
-            .on_conflict(
-                OnConflict::columns([devices::Column::UserAgent, devices::Column::ClientAddress])
-                    .update_column(devices::Column::LastSeen)
-                    .to_owned(),
-            )
-            .exec_with_returning(txn)
-            .await?;
-        ctx.device_id = Some(device.id);
+        ctx.device = Some(ClientDevice {
+            user_agent,
+            client_address: ctx.client.address.clone().unwrap_or_default(),
+        });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_pipeline_needs_its_required_steps_once_each() {
+        let err = Pipeline::build(&names(&["register_pairs"]), &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("must include `connect_user`"),
+            "{err}"
+        );
+        let twice = names(&["register_pairs", "connect_user", "connect_user"]);
+        assert!(Pipeline::build(&twice, &[]).is_err());
+        let unknown = names(&["register_pairs", "connect_user", "nope"]);
+        let err = Pipeline::build(&unknown, &[]).unwrap_err();
+        assert!(err.to_string().contains("unknown step `nope`"), "{err}");
+        assert!(Pipeline::build(&names(&["register_pairs", "connect_user"]), &[]).is_ok());
     }
 }

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code};
+use common::{TestApp, error_code};
 
 async fn create(app: &TestApp, admin: &str, name: &str, password: &str) -> reqwest::Response {
     app.call(

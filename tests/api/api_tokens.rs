@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_code};
+use common::{TestApp, error_code};
 
 async fn create(app: &TestApp, access: &str) -> Value {
     let resp = app
@@ -181,8 +181,7 @@ async fn a_bad_checksum_is_refused_without_touching_the_database() {
 
     // With the database gone, a well-formed token needs it (503) but a
     // malformed one is refused by its shape alone (401).
-    app.state.db.read.clone().close().await.unwrap();
-    app.state.db.write.clone().close().await.unwrap();
+    app.close_database().await;
     let (status, code) = error_code(app.me(&token).await).await;
     assert_eq!(
         (status, code.as_str()),
@@ -205,13 +204,13 @@ async fn an_inactive_users_api_token_is_refused() {
     let token = create_token(&app, &access).await;
     app.state
         .users
-        .update("bob", Some(false), None)
+        .update("bob", Some(false), None, tokend::users::LastAdmin::Keep)
         .await
         .unwrap();
     assert_eq!(app.me(&token).await.status(), StatusCode::UNAUTHORIZED);
     app.state
         .users
-        .update("bob", Some(true), None)
+        .update("bob", Some(true), None, tokend::users::LastAdmin::Keep)
         .await
         .unwrap();
     assert_eq!(app.me(&token).await.status(), StatusCode::OK);

@@ -1,11 +1,11 @@
 use chrono::{Duration, Utc};
 use entity::tokens;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition};
 use serde_json::{Value, json};
-use tokend::config::Lifetime;
+use tokend::config::{HumanDuration, Lifetime};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use common::{ADMIN_PASSWORD, TestApp};
 
 async fn archive(app: &TestApp, admin: &str, body: Value) -> u64 {
     let resp = app
@@ -17,13 +17,6 @@ async fn archive(app: &TestApp, admin: &str, body: Value) -> u64 {
         .unwrap()
 }
 
-async fn count(app: &TestApp) -> u64 {
-    tokens::Entity::find()
-        .count(&app.state.db.read)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn archive_removes_expired_tokens_and_leaves_active_ones() {
     let app = TestApp::spawn().await;
@@ -32,9 +25,9 @@ async fn archive_removes_expired_tokens_and_leaves_active_ones() {
     let (a2, _) = app.pair("admin", ADMIN_PASSWORD).await;
     app.expire(&a1, true).await; // two dead tokens
     app.expire(&a2, false).await; // one dead token
-    assert_eq!(count(&app).await, 6);
+    assert_eq!(app.count_tokens().await, 6);
     assert_eq!(archive(&app, &admin, json!({})).await, 3);
-    assert_eq!(count(&app).await, 3);
+    assert_eq!(app.count_tokens().await, 3);
     assert_eq!(app.me(&admin).await.status(), StatusCode::OK);
     // Nothing left to archive.
     assert_eq!(archive(&app, &admin, json!({})).await, 0);
@@ -99,12 +92,13 @@ async fn a_child_keeps_working_after_its_parent_is_archived() {
     let admin = app.admin_token().await;
     assert_eq!(archive(&app, &admin, json!({})).await, 1);
     assert_eq!(app.me(&child).await.status(), StatusCode::OK);
-    let orphans = tokens::Entity::find()
-        .filter(tokens::Column::ParentId.is_null())
-        .filter(tokens::Column::TokenType.eq("access"))
-        .count(&app.state.db.read)
-        .await
-        .unwrap();
+    let orphans = app
+        .count_tokens_where(
+            Condition::all()
+                .add(tokens::Column::ParentId.is_null())
+                .add(tokens::Column::TokenType.eq("access")),
+        )
+        .await;
     assert_eq!(
         orphans, 2,
         "the children lost their parent link, not their life"
@@ -115,7 +109,7 @@ async fn a_child_keeps_working_after_its_parent_is_archived() {
 async fn archive_works_through_more_than_one_batch() {
     let app = TestApp::spawn().await;
     let (access, refresh) = app.pair("admin", ADMIN_PASSWORD).await;
-    let user_id = app.state.users.find("admin").await.unwrap().unwrap().id;
+    let user_id = app.user_id("admin").await;
     // 2 500 dead rows, inserted directly.
     let now = Utc::now();
     let rows: Vec<tokens::ActiveModel> = (0..2500)
@@ -136,13 +130,11 @@ async fn archive_works_through_more_than_one_batch() {
             }
         })
         .collect();
-    for chunk in rows.chunks(500) {
-        tokens::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&app.state.db.write)
-            .await
-            .unwrap();
-    }
-    assert_eq!(app.state.registry.archive(Utc::now()).await.unwrap(), 2500);
+    app.insert_rows(rows).await;
+    assert_eq!(
+        app.state.registry.archive(Some(Utc::now())).await.unwrap(),
+        2500
+    );
     assert_eq!(app.me(&access).await.status(), StatusCode::OK);
     assert_eq!(app.verify(&refresh).await.status(), StatusCode::OK);
 }
@@ -150,20 +142,20 @@ async fn archive_works_through_more_than_one_batch() {
 #[tokio::test]
 async fn scheduled_archive_runs_by_itself() {
     let app = TestApp::spawn_with(|c| {
-        c.archive_interval = Some(tokend::config::Dur(std::time::Duration::from_secs(1)))
+        c.archive_interval = Some(HumanDuration(std::time::Duration::from_secs(1)))
     })
     .await;
     let (a1, _) = app.pair("admin", ADMIN_PASSWORD).await;
     app.expire(&a1, false).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count(&app).await == 2 {
+    while app.count_tokens().await == 2 {
         assert!(
             std::time::Instant::now() < deadline,
             "the scheduled archive never ran"
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    assert_eq!(count(&app).await, 1);
+    assert_eq!(app.count_tokens().await, 1);
 }
 
 #[tokio::test]

@@ -1,113 +1,11 @@
 //! The real binary: first start, settings, and the CLI commands.
 
-use std::{
-    io::{BufRead, BufReader, Write},
-    os::unix::fs::PermissionsExt,
-    path::Path,
-    process::{Child, Command, Stdio},
-};
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{drop_postgres, fresh_postgres};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tokend");
-
-/// A folder to run the binary in, with its own database.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    pg: Option<(String, String, String)>,
-}
-
-impl Sandbox {
-    async fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-            pg: fresh_postgres().await,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args).current_dir(self.dir.path());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("TOKEND_") || key == "DATABASE_URL" || key == "RUST_LOG" {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("TOKEND_BIND", "127.0.0.1:0");
-        if let Some((_, _, url)) = &self.pg {
-            cmd.env("TOKEND_DATABASE_URL", url);
-        }
-        cmd
-    }
-
-    /// Runs a command to the end, feeding `stdin`; returns (code, stdout, stderr).
-    fn run(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
-        let mut cmd = self.command(args);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// Starts the server; returns it, its base URL and the stderr lines read
-    /// until it listened.
-    fn serve(&self, env: &[(&str, &str)]) -> (Server, String, Vec<String>) {
-        let mut cmd = self.command(&[]);
-        cmd.envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = Vec::new();
-        let mut reader = BufReader::new(child.stderr.take().unwrap());
-        let port = loop {
-            let mut line = String::new();
-            assert!(
-                reader.read_line(&mut line).unwrap() > 0,
-                "server exited: {lines:?}"
-            );
-            lines.push(line.trim_end().to_owned());
-            if let Some(rest) = line.split("tokend listening port=").nth(1) {
-                break rest.trim().parse::<u16>().unwrap();
-            }
-        };
-        std::thread::spawn(move || for _ in reader.lines() {});
-        (Server(child), format!("http://127.0.0.1:{port}"), lines)
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some((base, name, _)) = self.pg.take() {
-            drop_postgres(base, name);
-        }
-    }
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::Sandbox;
 
 async fn obtain(base: &str, user: &str, password: &str) -> reqwest::Response {
     reqwest::Client::new()
@@ -142,9 +40,9 @@ async fn a_bare_start_serves_with_a_new_key_and_prints_the_admin_password_once()
         .collect();
     assert_eq!(password_lines.len(), 1, "{lines:?}");
     let password = password_lines[0].trim_start_matches("admin password: ");
-    let data = sandbox.dir.path().join("tokend-data");
+    let data = sandbox.path().join("tokend-data");
     assert_eq!(mode(&data.join("signing-key.pem")), 0o600);
-    if sandbox.pg.is_none() {
+    if !sandbox.uses_postgres() {
         assert_eq!(mode(&data.join("tokend.db")), 0o600);
     }
     let health = reqwest::get(format!("{base}/health")).await.unwrap();
@@ -218,7 +116,7 @@ async fn a_bad_setting_stops_the_start_with_one_line_naming_it() {
 async fn settings_come_from_tokend_toml_and_the_environment_wins() {
     let sandbox = Sandbox::new().await;
     std::fs::write(
-        sandbox.dir.path().join("tokend.toml"),
+        sandbox.path().join("tokend.toml"),
         "access_token_lifetime = \"10m\"\nrefresh_token_lifetime = \"never\"\n",
     )
     .unwrap();
@@ -234,11 +132,7 @@ async fn settings_come_from_tokend_toml_and_the_environment_wins() {
     assert_eq!(body["expires_in"], 120);
     assert!(body.get("refresh_expires_in").is_none());
 
-    std::fs::write(
-        sandbox.dir.path().join("tokend.toml"),
-        "leeway = \"forever\"\n",
-    )
-    .unwrap();
+    std::fs::write(sandbox.path().join("tokend.toml"), "leeway = \"forever\"\n").unwrap();
     let (code, _, stderr) = sandbox.run(&["serve"], &[], "");
     assert_ne!(code, 0);
     assert!(stderr.contains("leeway"), "{stderr}");
@@ -328,7 +222,13 @@ async fn cli_invalidations_take_effect_on_a_running_server() {
             .await
             .unwrap(),
     );
-    sandbox.run(&["user", "deactivate", "admin"], &env, "");
+    // The last active administrator: refused, unless forced.
+    let (code, _, err) = sandbox.run(&["user", "deactivate", "admin"], &env, "");
+    assert_ne!(code, 0);
+    assert!(err.contains("last active administrator"), "{err}");
+    assert_eq!(me(&base, &a2).await, StatusCode::OK);
+    let (code, _, _) = sandbox.run(&["user", "deactivate", "admin", "--force"], &env, "");
+    assert_eq!(code, 0);
     assert_eq!(me(&base, &a2).await, StatusCode::UNAUTHORIZED);
     assert_eq!(
         obtain(&base, "admin", "admin-pw").await.status(),
@@ -361,4 +261,16 @@ async fn cli_invalidations_take_effect_on_a_running_server() {
     );
     assert_eq!(code, 0);
     assert!(stdout.contains("archived 0 tokens"), "{stdout}");
+}
+
+#[tokio::test]
+async fn tokend_log_is_the_one_variable_that_sets_the_logs() {
+    let sandbox = Sandbox::new().await;
+    // `user list` logs the migrations it applies at debug level.
+    let (_, _, quiet) = sandbox.run(&["user", "list"], &[("RUST_LOG", "debug")], "");
+    assert!(!quiet.contains("DEBUG"), "RUST_LOG is not read: {quiet}");
+    let (_, _, chatty) = sandbox.run(&["user", "list"], &[("TOKEND_LOG", "debug")], "");
+    assert!(chatty.contains("DEBUG"), "{chatty}");
+    let (_, _, silent) = sandbox.run(&["user", "list"], &[("TOKEND_LOG", "error")], "");
+    assert!(!silent.contains("INFO"), "{silent}");
 }

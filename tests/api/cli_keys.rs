@@ -3,18 +3,20 @@
 
 use std::{
     os::unix::fs::PermissionsExt,
-    path::Path,
     process::{Command, Output},
 };
 
 use tokend::jwt::{Algorithm, PrivateKey};
 
+use common::Sandbox;
+
 use crate::keys::run_python;
 
-/// The tokend binary in `dir`, with a clean environment.
-fn tokend(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tokend"));
-    cmd.current_dir(dir).env_clear().env("RUST_LOG", "warn");
+/// The tokend binary in the sandbox, with a clean environment, logging
+/// only warnings.
+fn tokend(sandbox: &Sandbox) -> Command {
+    let mut cmd = sandbox.command(&[]);
+    cmd.env("TOKEND_LOG", "warn");
     cmd
 }
 
@@ -32,8 +34,8 @@ fn stderr(out: &Output) -> String {
 
 /// `tokend keys generate --alg ALG --out NAME [extra…]`, which must succeed;
 /// returns the printed kid.
-fn generate(dir: &Path, alg: &str, out: &str, extra: &[&str]) -> String {
-    let out = run(tokend(dir)
+fn generate(sandbox: &Sandbox, alg: &str, out: &str, extra: &[&str]) -> String {
+    let out = run(tokend(sandbox)
         .args(["keys", "generate", "--alg", alg, "--out", out])
         .args(extra));
     assert!(out.status.success(), "generate failed: {}", stderr(&out));
@@ -42,7 +44,7 @@ fn generate(dir: &Path, alg: &str, out: &str, extra: &[&str]) -> String {
 
 #[test]
 fn keys_generate_writes_a_private_pkcs8_key_of_each_algorithm() {
-    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::without_database();
     for (name, alg) in [
         ("ES256", Algorithm::ES256),
         ("es384", Algorithm::ES384),
@@ -50,8 +52,8 @@ fn keys_generate_writes_a_private_pkcs8_key_of_each_algorithm() {
         ("EdDSA", Algorithm::EdDSA),
     ] {
         let file = format!("{name}.pem");
-        let kid = generate(dir.path(), name, &file, &[]);
-        let path = dir.path().join(&file);
+        let kid = generate(&sandbox, name, &file, &[]);
+        let path = sandbox.path().join(&file);
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
         let pem = std::fs::read_to_string(&path).unwrap();
@@ -64,48 +66,47 @@ fn keys_generate_writes_a_private_pkcs8_key_of_each_algorithm() {
 
 #[test]
 fn keys_generate_defaults_to_es256() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(tokend(dir.path()).args(["keys", "generate", "--out", "k.pem"]));
+    let sandbox = Sandbox::without_database();
+    let out = run(tokend(&sandbox).args(["keys", "generate", "--out", "k.pem"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    let pem = std::fs::read_to_string(dir.path().join("k.pem")).unwrap();
+    let pem = std::fs::read_to_string(sandbox.path().join("k.pem")).unwrap();
     assert_eq!(PrivateKey::from_pem(&pem).unwrap().alg(), Algorithm::ES256);
 }
 
 #[test]
 fn keys_generate_never_replaces_an_existing_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("k.pem"), "precious").unwrap();
-    let out = run(tokend(dir.path()).args(["keys", "generate", "--out", "k.pem"]));
+    let sandbox = Sandbox::without_database();
+    std::fs::write(sandbox.path().join("k.pem"), "precious").unwrap();
+    let out = run(tokend(&sandbox).args(["keys", "generate", "--out", "k.pem"]));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("--out: k.pem exists"),
         "{}",
         stderr(&out)
     );
-    let kept = std::fs::read_to_string(dir.path().join("k.pem")).unwrap();
+    let kept = std::fs::read_to_string(sandbox.path().join("k.pem")).unwrap();
     assert_eq!(kept, "precious");
 }
 
 #[test]
 fn keys_generate_refuses_an_unsupported_algorithm() {
-    let dir = tempfile::tempdir().unwrap();
-    let out =
-        run(tokend(dir.path()).args(["keys", "generate", "--alg", "HS256", "--out", "k.pem"]));
+    let sandbox = Sandbox::without_database();
+    let out = run(tokend(&sandbox).args(["keys", "generate", "--alg", "HS256", "--out", "k.pem"]));
     assert!(!out.status.success());
     assert!(stderr(&out).contains("ES256"), "lists the choices");
-    assert!(!dir.path().join("k.pem").exists());
+    assert!(!sandbox.path().join("k.pem").exists());
 }
 
 #[test]
 fn keys_generate_with_cert_writes_a_self_signed_certificate_for_the_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::without_database();
     for alg in ["ES256", "ES384", "RS256", "EdDSA"] {
         let (key, cert) = (format!("{alg}.pem"), format!("{alg}.crt"));
-        generate(dir.path(), alg, &key, &["--cert", &cert, "--days", "90"]);
-        let text = std::fs::read_to_string(dir.path().join(&cert)).unwrap();
+        generate(&sandbox, alg, &key, &["--cert", &cert, "--days", "90"]);
+        let text = std::fs::read_to_string(sandbox.path().join(&cert)).unwrap();
         assert!(text.starts_with("-----BEGIN CERTIFICATE-----"), "{alg}");
         // tokend itself accepts it as the key's certificate...
-        let pem = std::fs::read_to_string(dir.path().join(&key)).unwrap();
+        let pem = std::fs::read_to_string(sandbox.path().join(&key)).unwrap();
         let private = PrivateKey::from_pem(&pem).unwrap();
         tokend::jwt::cert::read_chain(&text, &private.spki_der().unwrap()).expect("its own cert");
         // ...and so does a second X.509 implementation.
@@ -142,17 +143,17 @@ print(cert.subject.rfc4514_string(), ca, days)
 
 #[test]
 fn keys_list_prints_kid_algorithm_and_which_key_signs() {
-    let dir = tempfile::tempdir().unwrap();
-    let kid_a = generate(dir.path(), "ES256", "a.pem", &[]);
-    let kid_b = generate(dir.path(), "RS256", "b.pem", &[]);
+    let sandbox = Sandbox::without_database();
+    let kid_a = generate(&sandbox, "ES256", "a.pem", &[]);
+    let kid_b = generate(&sandbox, "RS256", "b.pem", &[]);
     std::fs::write(
-        dir.path().join("tokend.toml"),
+        sandbox.path().join("tokend.toml"),
         format!(
             "signing_kid = \"{kid_b}\"\n\n[[keys]]\npath = \"a.pem\"\n\n[[keys]]\npath = \"b.pem\"\n\n[[keys]]\nsecret = \"a-secret-for-tests-of-at-least-32-bytes\"\nkid = \"shared\"\n"
         ),
     )
     .unwrap();
-    let out = run(tokend(dir.path()).args(["keys", "list"]));
+    let out = run(tokend(&sandbox).args(["keys", "list"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -164,10 +165,10 @@ fn keys_list_prints_kid_algorithm_and_which_key_signs() {
 
 #[test]
 fn keys_list_reads_the_ring_from_tokend_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let kid_a = generate(dir.path(), "EdDSA", "a.pem", &[]);
-    let kid_b = generate(dir.path(), "ES384", "b.pem", &[]);
-    let out = run(tokend(dir.path())
+    let sandbox = Sandbox::without_database();
+    let kid_a = generate(&sandbox, "EdDSA", "a.pem", &[]);
+    let kid_b = generate(&sandbox, "ES384", "b.pem", &[]);
+    let out = run(tokend(&sandbox)
         .args(["keys", "list"])
         .env("TOKEND_KEYS", "a.pem, b.pem"));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -179,28 +180,28 @@ fn keys_list_reads_the_ring_from_tokend_keys() {
 
 #[test]
 fn keys_list_writes_nothing_when_no_key_exists_yet() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(tokend(dir.path()).args(["keys", "list"]));
+    let sandbox = Sandbox::without_database();
+    let out = run(tokend(&sandbox).args(["keys", "list"]));
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("does not exist yet"),
         "{}",
         stderr(&out)
     );
-    assert!(!dir.path().join("tokend-data/signing-key.pem").exists());
+    assert!(!sandbox.path().join("tokend-data/signing-key.pem").exists());
 }
 
 #[test]
 fn key_paths_in_the_config_file_are_relative_to_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("conf")).unwrap();
-    let kid = generate(dir.path(), "ES256", "conf/a.pem", &["--cert", "conf/a.crt"]);
+    let sandbox = Sandbox::without_database();
+    std::fs::create_dir(sandbox.path().join("conf")).unwrap();
+    let kid = generate(&sandbox, "ES256", "conf/a.pem", &["--cert", "conf/a.crt"]);
     std::fs::write(
-        dir.path().join("conf/tokend.toml"),
+        sandbox.path().join("conf/tokend.toml"),
         "[[keys]]\npath = \"a.pem\"\ncert = \"a.crt\"\n",
     )
     .unwrap();
-    let out = run(tokend(dir.path())
+    let out = run(tokend(&sandbox)
         .args(["keys", "list"])
         .env("TOKEND_CONFIG", "conf/tokend.toml"));
     assert!(out.status.success(), "{}", stderr(&out));
@@ -208,8 +209,8 @@ fn key_paths_in_the_config_file_are_relative_to_the_file() {
 }
 
 /// `tokend serve` that must fail before it serves: its one stderr line.
-fn serve_error(dir: &Path, env: &[(&str, &str)]) -> String {
-    let out = run(tokend(dir)
+fn serve_error(sandbox: &Sandbox, env: &[(&str, &str)]) -> String {
+    let out = run(tokend(sandbox)
         .arg("serve")
         .env("TOKEND_BIND", "127.0.0.1:0")
         // Never reached: the keys are loaded before the database.
@@ -224,9 +225,9 @@ fn serve_error(dir: &Path, env: &[(&str, &str)]) -> String {
 
 #[test]
 fn serve_refuses_a_short_secret_with_one_clear_line() {
-    let dir = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::without_database();
     let line = serve_error(
-        dir.path(),
+        &sandbox,
         &[
             ("TOKEND_ALGORITHM", "HS256"),
             ("TOKEND_SECRET", "short-secret"),
@@ -240,21 +241,21 @@ fn serve_refuses_a_short_secret_with_one_clear_line() {
 
 #[test]
 fn serve_refuses_a_bad_key_file_naming_the_entry() {
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), "ES256", "good.pem", &[]);
+    let sandbox = Sandbox::without_database();
+    generate(&sandbox, "ES256", "good.pem", &[]);
     std::fs::write(
-        dir.path().join("bad.pem"),
+        sandbox.path().join("bad.pem"),
         "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
     )
     .unwrap();
-    let line = serve_error(dir.path(), &[("TOKEND_KEYS", "good.pem,bad.pem")]);
+    let line = serve_error(&sandbox, &[("TOKEND_KEYS", "good.pem,bad.pem")]);
     assert!(line.starts_with("tokend: keys[1]: bad.pem: "), "{line}");
 }
 
 #[test]
 fn serve_refuses_an_unknown_algorithm() {
-    let dir = tempfile::tempdir().unwrap();
-    let line = serve_error(dir.path(), &[("TOKEND_ALGORITHM", "none")]);
+    let sandbox = Sandbox::without_database();
+    let line = serve_error(&sandbox, &[("TOKEND_ALGORITHM", "none")]);
     assert!(
         line.starts_with(
             "tokend: bad setting: algorithm: `none` is not one of ES256, ES384, RS256, EdDSA"

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, error_code};
+use common::{TestApp, error_code};
 
 async fn post_raw(
     app: &TestApp,

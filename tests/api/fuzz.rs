@@ -17,7 +17,7 @@ use proptest::{
 };
 use tokend::{jwt::Claims, registry::pipeline::ClientInfo};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use common::{ADMIN_PASSWORD, TestApp};
 
 fn cases() -> u32 {
     std::env::var("TOKEND_FUZZ_CASES")
@@ -30,7 +30,7 @@ fn cases() -> u32 {
 async fn refused(app: &TestApp, token: &str) -> Result<(), TestCaseError> {
     let state = &app.state;
     prop_assert!(
-        state.registry.keys().verify::<Claims>(token, None).is_err(),
+        state.keys.verify::<Claims>(token, None).is_err(),
         "signature and claims accepted"
     );
     prop_assert!(

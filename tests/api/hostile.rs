@@ -9,7 +9,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_code};
+use common::{ADMIN_PASSWORD, TestApp, error_code};
 
 /// Sends raw bytes as a request and returns the status code of the answer.
 /// The server may answer and close before it has read everything (a huge

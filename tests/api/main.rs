@@ -1,8 +1,6 @@
 //! tokend's integration tests: real HTTP against a real server, on SQLite,
 //! and on PostgreSQL when `TOKEND_TEST_DATABASE_URL` is set.
 
-mod helpers;
-
 mod admin;
 mod api_tokens;
 mod archive;
@@ -11,6 +9,7 @@ mod cli_keys;
 mod container;
 mod errors;
 mod fuzz;
+mod hardening;
 mod hostile;
 mod keys;
 mod login;

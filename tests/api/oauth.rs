@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use common::{ADMIN_PASSWORD, TestApp};
 
 async fn revoke(app: &TestApp, token: &str) -> reqwest::Response {
     app.client

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::helpers::TestApp;
+use common::TestApp;
 
 #[tokio::test]
 async fn checked_in_spec_equals_the_generated_one() {

@@ -4,22 +4,17 @@ use std::sync::Arc;
 
 use entity::tokens;
 use reqwest::StatusCode;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, Condition};
 use serde_json::Value;
 use tokio::sync::Barrier;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, row};
+use common::{ADMIN_PASSWORD, TestApp};
 
 const CLIENTS: usize = 64;
 
 /// Active tokens of the tree `root`.
 async fn active_in_tree(app: &TestApp, root: uuid::Uuid) -> Vec<tokens::Model> {
-    tokens::Entity::find()
-        .filter(tokens::Column::RootId.eq(root))
-        .filter(tokend::registry::active_at(chrono::Utc::now()))
-        .all(&app.state.db.read)
-        .await
-        .expect("registry")
+    app.active_rows_where(tokens::Column::RootId.eq(root)).await
 }
 
 /// Status and body of a refresh.
@@ -61,12 +56,7 @@ async fn rotation_hands_out_exactly_one_successor_per_refresh_token_under_64_cli
 
     assert_eq!(winners, vec![1; trees], "one refresh wins per token");
     for token in &refreshes {
-        let successors = tokens::Entity::find()
-            .filter(tokens::Column::ParentId.eq(row(&app, token).await.id))
-            .filter(tokens::Column::TokenType.eq("refresh"))
-            .all(&app.state.db.read)
-            .await
-            .expect("registry");
+        let successors = app.successors(token).await;
         assert_eq!(successors.len(), 1, "one successor: {successors:#?}");
     }
 }
@@ -96,12 +86,8 @@ async fn sixty_four_refreshes_of_one_token_without_rotation_all_register_and_wor
         assert!(body.get("refresh").is_none(), "no rotation: {body}");
         accesses.push(body["access"].as_str().expect("access").to_owned());
     }
-    let parent = row(&app, &token).await.id;
-    let children = tokens::Entity::find()
-        .filter(tokens::Column::ParentId.eq(parent))
-        .all(&app.state.db.read)
-        .await
-        .expect("registry");
+    let parent = app.row(&token).await.id;
+    let children = app.children(parent).await;
     // The access token of the obtain, and one per refresh.
     assert_eq!(
         children.len(),
@@ -109,7 +95,7 @@ async fn sixty_four_refreshes_of_one_token_without_rotation_all_register_and_wor
         "one registered access token per refresh"
     );
     for access in &accesses {
-        assert_eq!(row(&app, access).await.parent_id, Some(parent));
+        assert_eq!(app.row(access).await.parent_id, Some(parent));
         assert_eq!(app.me(access).await.status(), StatusCode::OK);
     }
 }
@@ -119,7 +105,7 @@ async fn tree_expiry_racing_refreshes_leaves_no_active_token_in_the_tree() {
     let app = Arc::new(TestApp::spawn().await);
     for round in 0..4 {
         let (_, refresh_token) = app.pair("admin", ADMIN_PASSWORD).await;
-        let root = row(&app, &refresh_token).await.root_id;
+        let root = app.row(&refresh_token).await.root_id;
         let barrier = Arc::new(Barrier::new(CLIENTS));
         // The expiry goes in the middle of the crowd of refreshes.
         let tasks: Vec<_> = (0..CLIENTS)
@@ -157,7 +143,7 @@ async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
     let app = Arc::new(TestApp::spawn().await);
     app.create_user("carol", "carol-password", false).await;
     let (_, refresh_token) = app.pair("carol", "carol-password").await;
-    let carol = row(&app, &refresh_token).await;
+    let carol = app.row(&refresh_token).await;
     let barrier = Arc::new(Barrier::new(CLIENTS));
 
     let tasks: Vec<_> = (0..CLIENTS)
@@ -166,7 +152,11 @@ async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
             tokio::spawn(async move {
                 barrier.wait().await;
                 if i == CLIENTS / 2 {
-                    app.state.users.delete("carol").await.expect("delete carol");
+                    app.state
+                        .users
+                        .delete("carol", tokend::users::LastAdmin::Keep)
+                        .await
+                        .expect("delete carol");
                     None
                 } else {
                     Some(refresh(&app, &token).await)
@@ -195,20 +185,19 @@ async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
         app.refresh(&refresh_token).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let left = tokens::Entity::find()
-        .filter(
-            sea_orm::Condition::any()
+    let left = app
+        .rows_where(
+            Condition::any()
                 .add(tokens::Column::RootId.eq(carol.root_id))
                 .add(tokens::Column::UserId.eq(carol.user_id)),
         )
-        .all(&app.state.db.read)
-        .await
-        .expect("registry");
+        .await;
     assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
 }
 
-/// A registration step that, once armed, stops the next issue in the middle
-/// of its transaction until the test lets it go.
+/// A registration step that, once armed, stops the next issue between its
+/// read of the refresh token and its write (steps run before the write)
+/// until the test lets it go.
 #[derive(Default)]
 struct Pause {
     armed: std::sync::atomic::AtomicBool,
@@ -224,7 +213,6 @@ impl tokend::registry::pipeline::RegistrationStep for Pause {
     async fn run(
         &self,
         _ctx: &mut tokend::registry::pipeline::RegistrationContext,
-        _txn: &sea_orm::DatabaseTransaction,
     ) -> tokend::error::Result<()> {
         if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
             self.reached.notify_one();
@@ -253,12 +241,21 @@ async fn a_user_deleted_in_the_middle_of_their_refresh_gets_401_and_no_token() {
     let on_postgres = std::env::var("TOKEND_TEST_DATABASE_URL").is_ok();
     if on_postgres {
         // The delete commits while the refresh is between its read and its insert.
-        app.state.users.delete("dave").await.expect("delete dave");
+        app.state
+            .users
+            .delete("dave", tokend::users::LastAdmin::Keep)
+            .await
+            .expect("delete dave");
         pause.go.notify_one();
     } else {
-        // SQLite's one writer: the delete waits for the refresh to commit.
+        // SQLite: the refresh goes on first, then the delete (the order from
+        // when steps ran inside the write and held SQLite's one writer).
         pause.go.notify_one();
-        app.state.users.delete("dave").await.expect("delete dave");
+        app.state
+            .users
+            .delete("dave", tokend::users::LastAdmin::Keep)
+            .await
+            .expect("delete dave");
     }
     let (status, body) = refreshing.await.expect("refresh task");
 
@@ -278,7 +275,7 @@ async fn a_user_deleted_in_the_middle_of_their_refresh_gets_401_and_no_token() {
 async fn expiring_all_of_a_users_tokens_racing_refreshes_leaves_none_active() {
     let app = Arc::new(TestApp::spawn().await);
     app.create_user("bob", "bob-password", false).await;
-    let user_id = app.state.users.find("bob").await.unwrap().unwrap().id;
+    let user_id = app.user_id("bob").await;
     for round in 0..4 {
         let (_, refresh_token) = app.pair("bob", "bob-password").await;
         let barrier = Arc::new(Barrier::new(CLIENTS));
@@ -288,11 +285,7 @@ async fn expiring_all_of_a_users_tokens_racing_refreshes_leaves_none_active() {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     if i == CLIENTS / 2 {
-                        app.state
-                            .accounts
-                            .expire_all("bob")
-                            .await
-                            .expect("expire all");
+                        app.state.users.expire_all("bob").await.expect("expire all");
                     } else {
                         refresh(&app, &token).await;
                     }
@@ -302,12 +295,9 @@ async fn expiring_all_of_a_users_tokens_racing_refreshes_leaves_none_active() {
         for task in tasks {
             task.await.expect("task");
         }
-        let active = tokens::Entity::find()
-            .filter(tokens::Column::UserId.eq(user_id))
-            .filter(tokend::registry::active_at(chrono::Utc::now()))
-            .all(&app.state.db.read)
-            .await
-            .expect("registry");
+        let active = app
+            .active_rows_where(tokens::Column::UserId.eq(user_id))
+            .await;
         assert!(
             active.is_empty(),
             "round {round}: {} of bob's tokens are active",
@@ -333,7 +323,7 @@ async fn archive_racing_with_issue_loses_no_active_token() {
                 if i % 8 == 0 {
                     app.state
                         .registry
-                        .archive(chrono::Utc::now())
+                        .archive(Some(chrono::Utc::now()))
                         .await
                         .expect("archive");
                     None
@@ -357,7 +347,7 @@ async fn archive_racing_with_issue_loses_no_active_token() {
     assert_eq!(
         app.state
             .registry
-            .archive(chrono::Utc::now())
+            .archive(Some(chrono::Utc::now()))
             .await
             .unwrap(),
         0

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp, error_code};
+use common::{ADMIN_PASSWORD, TestApp, error_code};
 
 async fn list(app: &TestApp, token: &str, query: &str) -> Value {
     let resp = app.get_with(&format!("/api/v1/tokens{query}"), token).await;
@@ -157,7 +157,7 @@ async fn every_cursor_the_spec_allows_is_read() {
             .unwrap();
         assert_eq!(
             cursor["schema"]["pattern"],
-            tokend::registry::CURSOR_PATTERN,
+            tokend::store::CURSOR_PATTERN,
             "{path}"
         );
     }

@@ -2,12 +2,12 @@ use std::os::unix::fs::PermissionsExt;
 
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_PASSWORD, TestApp};
+use common::{ADMIN_PASSWORD, TestApp};
 
 #[tokio::test]
 async fn first_start_generates_a_private_signing_key() {
     let app = TestApp::spawn().await;
-    let key = app.data_dir.path().join("signing-key.pem");
+    let key = app.data_dir().join("signing-key.pem");
     let mode = std::fs::metadata(&key)
         .expect("key file")
         .permissions()
@@ -26,7 +26,7 @@ async fn sqlite_database_file_is_private() {
         return; // this one is about the SQLite file
     }
     let app = TestApp::spawn().await;
-    let db = app.data_dir.path().join("tokend.db");
+    let db = app.data_dir().join("tokend.db");
     let mode = std::fs::metadata(&db)
         .expect("db file")
         .permissions()
@@ -57,4 +57,17 @@ async fn stopped_server_lets_go_and_answers_no_more() {
     );
     app.stop().await;
     assert!(client.get(&health).send().await.is_err());
+}
+
+#[tokio::test]
+async fn the_data_folder_it_creates_is_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("new").join("data");
+    let app = TestApp::spawn_with(|c| c.data_dir = data.clone()).await;
+    assert_eq!(
+        app.obtain("admin", ADMIN_PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
 }

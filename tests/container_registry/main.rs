@@ -6,26 +6,26 @@
 //! The tests skip, saying why, when either program is missing; `.ci/run`
 //! installs both, so CI never skips them.
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
-mod helpers;
+mod image;
+mod registry;
 
 use std::{
     fs,
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Output, Stdio},
-    time::Duration,
+    process::{Command, Stdio},
 };
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokend::config::{Config, KeyConfig, RegistryRule};
+use tokend::config::{Config, ContainerRule, KeyConfig};
 
-use helpers::TestApp;
+use common::TestApp;
+use image::build_image;
+use registry::{Registry, args, assert_refused, assert_success, push, skopeo};
 
-const SERVICE: &str = "tokend";
+pub const SERVICE: &str = "tokend";
+
 const ALICE_PASSWORD: &str = "alice-password";
+
 const BOB_PASSWORD: &str = "bob-password";
 
 /// Whether `docker-registry` and `skopeo` are on PATH; prints why not.
@@ -100,225 +100,6 @@ async fn tokend(keys: &Keys, x5c: bool, configure: impl FnOnce(&mut Config)) -> 
     app.create_user("alice", ALICE_PASSWORD, false).await;
     app.create_user("bob", BOB_PASSWORD, false).await;
     app
-}
-
-/// A running `docker-registry serve`, killed when dropped.
-struct Registry {
-    child: Child,
-    host: String,
-    log: PathBuf,
-}
-
-impl Registry {
-    /// Starts a registry whose token realm is `tokend`, storing blobs in
-    /// `storage`, and waits until it answers.
-    async fn start(dir: &Path, tokend: &TestApp, cert: &Path, storage: &Path) -> Registry {
-        let port = free_port();
-        let config = dir.join(format!("registry-{port}.yml"));
-        fs::write(
-            &config,
-            format!(
-                "version: 0.1\n\
-                 log:\n  level: info\n\
-                 storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:{port}\n  secret: tokend-test-secret\n\
-                 auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: tokend\n    rootcertbundle: {cert}\n",
-                storage = storage.display(),
-                realm = tokend.url("/token"),
-                cert = cert.display(),
-            ),
-        )
-        .expect("write registry config");
-        let log = dir.join(format!("registry-{port}.log"));
-        let log_file = fs::File::create(&log).expect("registry log");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config)
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file)
-            .spawn()
-            .expect("start docker-registry");
-        let registry = Registry {
-            child,
-            host: format!("127.0.0.1:{port}"),
-            log,
-        };
-        registry.wait_until_up().await;
-        registry
-    }
-
-    /// Polls `/v2/` until the registry asks for a token.
-    async fn wait_until_up(&self) {
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(resp) = client.get(format!("http://{}/v2/", self.host)).send().await {
-                assert_eq!(resp.status(), 401, "the registry should demand a token");
-                let challenge = resp.headers()["www-authenticate"]
-                    .to_str()
-                    .unwrap()
-                    .to_owned();
-                assert!(challenge.starts_with("Bearer realm="), "{challenge}");
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("docker-registry did not start:\n{}", self.log());
-    }
-
-    fn image(&self, name: &str) -> String {
-        format!("docker://{}/{name}", self.host)
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// Runs skopeo on the blocking pool (tokend serves on this runtime).
-async fn skopeo(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new("skopeo")
-            .args(&args)
-            .output()
-            .expect("run skopeo")
-    })
-    .await
-    .expect("skopeo task")
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
-}
-
-fn assert_success(out: &Output, what: &str, registry: &Registry) {
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\nregistry log:\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        registry.log()
-    );
-}
-
-fn assert_refused(out: &Output, what: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
-    assert!(!out.status.success(), "{what} should have been refused");
-    // The registry's own refusal of a token that lacks the access, not a
-    // failure to get a token.
-    assert!(
-        stderr.contains("requested access to the resource is denied"),
-        "{what} failed for another reason:\n{stderr}"
-    );
-}
-
-/// A push of the test image to `repo:v1` with `creds` (`user:password`).
-async fn push(image: &Path, registry: &Registry, repo: &str, creds: &str) -> Output {
-    skopeo(vec![
-        "copy".into(),
-        "--insecure-policy".into(),
-        "--dest-tls-verify=false".into(),
-        "--dest-creds".into(),
-        creds.into(),
-        format!("oci:{}:v1", image.display()),
-        registry.image(&format!("{repo}:v1")),
-    ])
-    .await
-}
-
-/// An OCI image layout with one tiny layer (an uncompressed tar holding
-/// `hello.txt`), tagged `v1`. Returns the layer's digest.
-fn build_image(dir: &Path) -> String {
-    let blobs = dir.join("blobs/sha256");
-    fs::create_dir_all(&blobs).expect("blobs folder");
-    let write_blob = |bytes: &[u8]| -> (String, usize) {
-        let hex = hex(&Sha256::digest(bytes));
-        fs::write(blobs.join(&hex), bytes).expect("write blob");
-        (format!("sha256:{hex}"), bytes.len())
-    };
-    let layer = tar_with_one_file("hello.txt", b"hello from tokend\n");
-    let (layer_digest, layer_size) = write_blob(&layer);
-    let config = json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    });
-    let (config_digest, config_size) = write_blob(config.to_string().as_bytes());
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config_digest,
-            "size": config_size,
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar",
-            "digest": layer_digest,
-            "size": layer_size,
-        }],
-    });
-    let (manifest_digest, manifest_size) = write_blob(manifest.to_string().as_bytes());
-    let index = json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest,
-            "size": manifest_size,
-            "annotations": {"org.opencontainers.image.ref.name": "v1"},
-        }],
-    });
-    fs::write(dir.join("index.json"), index.to_string()).expect("index.json");
-    fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("oci-layout");
-    layer_digest
-}
-
-/// A ustar archive holding one regular file.
-fn tar_with_one_file(name: &str, contents: &[u8]) -> Vec<u8> {
-    let mut header = [0u8; 512];
-    let field = |header: &mut [u8; 512], at: usize, value: &[u8]| {
-        header[at..at + value.len()].copy_from_slice(value);
-    };
-    field(&mut header, 0, name.as_bytes());
-    field(&mut header, 100, b"0000644\0");
-    field(&mut header, 108, b"0000000\0");
-    field(&mut header, 116, b"0000000\0");
-    field(
-        &mut header,
-        124,
-        format!("{:011o}\0", contents.len()).as_bytes(),
-    );
-    field(&mut header, 136, b"00000000000\0");
-    field(&mut header, 156, b"0");
-    field(&mut header, 257, b"ustar\0");
-    field(&mut header, 263, b"00");
-    // The checksum is computed with its own field as spaces.
-    field(&mut header, 148, b"        ");
-    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
-    field(&mut header, 148, format!("{sum:06o}\0 ").as_bytes());
-    let mut tar = header.to_vec();
-    tar.extend_from_slice(contents);
-    tar.resize(tar.len().div_ceil(512) * 512, 0);
-    tar.extend_from_slice(&[0u8; 1024]);
-    tar
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Everything one scenario needs: a folder, keys, an image, tokend, a registry.
@@ -480,9 +261,9 @@ async fn anonymous_pull_is_refused_by_default_and_allowed_by_a_rule() {
     // Another tokend, whose first rule lets anyone pull alice/hello, in
     // front of a registry on the same storage.
     let open = tokend(&s.keys, false, |c| {
-        c.registry.rules.insert(
+        c.container.rules.insert(
             0,
-            RegistryRule {
+            ContainerRule {
                 account: "".into(),
                 resource_type: "repository".into(),
                 repository: "alice/hello".into(),

@@ -15,7 +15,8 @@ use reqwest::StatusCode;
 use sea_orm::EntityTrait;
 use serde_json::Value;
 
-use crate::server::{ADMIN_PASSWORD, Api, Database, Launch, Server, exclusive, jti};
+use common::process::{Api, Launch, Server, exclusive};
+use common::{ADMIN_PASSWORD, TestDatabase, jti};
 
 /// Concurrent clients during the load.
 const CLIENTS: usize = 16;
@@ -56,7 +57,7 @@ fn kills() -> usize {
 #[tokio::test]
 async fn tokens_survive_sigkill_under_load_and_behave_as_the_registry_says() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let mut launch = Launch::new(&db);
     launch.set("TOKEND_ROTATE_REFRESH_TOKENS", "true");
     let received: Shared = Arc::default();
@@ -176,7 +177,7 @@ struct Checked {
 
 /// Every token received is registered, the registry has no half-registered
 /// issue, and the server treats each token as its row says.
-async fn check(server: &Server, db: &Database, received: &Shared) -> Checked {
+async fn check(server: &Server, db: &TestDatabase, received: &Shared) -> Checked {
     let conn = db.connect().await;
     let rows: HashMap<uuid::Uuid, tokens::Model> = tokens::Entity::find()
         .all(&conn)
@@ -197,7 +198,7 @@ async fn check(server: &Server, db: &Database, received: &Shared) -> Checked {
                 .get(&jti(token))
                 .unwrap_or_else(|| panic!("a delivered token is not in the registry"));
             assert!(row.user_id.is_some() && row.device_id.is_some(), "{row:?}");
-            expectations.push((token.clone(), tokend::registry::is_active(row, now)));
+            expectations.push((token.clone(), tokend::store::tokens::is_active(row, now)));
         }
     }
     let tokens = expectations.len();
@@ -262,7 +263,7 @@ async fn check(server: &Server, db: &Database, received: &Shared) -> Checked {
 }
 
 fn jti_type(token: &str) -> String {
-    crate::server::claims(token)["token_type"]
+    common::claims(token)["token_type"]
         .as_str()
         .unwrap_or_default()
         .to_owned()

@@ -13,7 +13,8 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::server::{ADMIN_PASSWORD, Api, Database, Launch, error_code, exclusive, on_postgres};
+use common::process::{Api, Launch, exclusive};
+use common::{ADMIN_PASSWORD, TestDatabase, error_code, on_postgres};
 
 /// A tmpfs mounted on a temporary folder, unmounted on drop.
 struct Tmpfs {
@@ -130,7 +131,7 @@ async fn full_disk_answers_503_and_recovers_when_space_returns() {
         eprintln!("SKIPPED: cannot mount a tmpfs here, so a full disk cannot be produced");
         return;
     };
-    let db = Database::fresh_in(Some(disk.path())).await;
+    let db = TestDatabase::fresh_in(Some(disk.path())).await;
     let mut launch = Launch::new(&db);
     launch.set("TOKEND_DATABASE_TIMEOUT", "1s");
     let server = launch.start().await;
@@ -185,7 +186,7 @@ async fn read_only_database_answers_503_and_recovers_when_writable() {
         return; // about the SQLite file
     }
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let mut launch = Launch::new(&db);
     launch.set("TOKEND_DATABASE_TIMEOUT", "1s");
     let server = launch.start().await;

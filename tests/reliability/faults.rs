@@ -10,10 +10,10 @@ use std::{
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
 
-use crate::{
-    proxy::{Mode, Proxy},
-    server::{ADMIN_PASSWORD, Api, Database, Launch, error_code, exclusive, pg_url_with_database},
-};
+use common::process::{Api, Launch, exclusive};
+use common::{ADMIN_PASSWORD, TestDatabase, error_code, pg_url_with_database};
+
+use crate::proxy::{Mode, Proxy};
 
 const DATABASE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -102,7 +102,7 @@ async fn wait_recovered(api: &Api) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_answers_503_in_time_and_recovers_without_restart() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let Some(pg) = db.pg() else {
         return; // SQLite has no server to lose: see disk.rs for its faults
     };

@@ -4,9 +4,7 @@
 //! `TOKEND_TEST_DATABASE_URL` is set (each test gets its own database).
 //!
 //! These tests start processes and load them, so they run one at a time
-//! (see [`server::exclusive`]) to keep each other's timeouts honest.
-
-mod server;
+//! (see `common::process::exclusive`) to keep each other's timeouts honest.
 
 mod crash;
 mod disk;

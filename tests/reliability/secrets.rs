@@ -6,7 +6,8 @@ use std::{os::unix::fs::PermissionsExt, time::Duration};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::server::{ADMIN_PASSWORD, Database, Launch, exclusive, on_postgres};
+use common::process::{Launch, exclusive};
+use common::{ADMIN_PASSWORD, TestDatabase, on_postgres};
 
 const USER_PASSWORD: &str = "bob-password-with-ünïcode-42";
 const WRONG_PASSWORD: &str = "wrong-password-for-bob-1234";
@@ -14,10 +15,10 @@ const WRONG_PASSWORD: &str = "wrong-password-for-bob-1234";
 #[tokio::test]
 async fn trace_logs_of_a_full_flow_hold_no_token_password_or_key() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let mut launch = Launch::new(&db);
     launch
-        .set("RUST_LOG", "trace")
+        .set("TOKEND_LOG", "trace")
         .set("TOKEND_ROTATE_REFRESH_TOKENS", "true");
     let (status, cli_output) = launch.run(
         &["user", "add", "bob", "--password-stdin"],
@@ -125,7 +126,7 @@ fn text(v: &Value) -> String {
 #[tokio::test]
 async fn key_and_sqlite_files_are_private_after_a_flow() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let server = Launch::new(&db).start().await;
     let (_, refresh) = server.pair("admin", ADMIN_PASSWORD).await;
     assert_eq!(

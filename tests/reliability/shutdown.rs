@@ -10,7 +10,8 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::server::{ADMIN_PASSWORD, Database, Launch, Server, exclusive};
+use common::process::{Launch, Server, exclusive};
+use common::{ADMIN_PASSWORD, TestDatabase};
 
 /// Sends the head of an obtain with `Expect: 100-continue` and waits for the
 /// `100 Continue`: from then on the request is in the handler, waiting for
@@ -67,7 +68,7 @@ async fn read_answer(conn: &mut TcpStream) -> (u16, Value) {
 #[tokio::test]
 async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let mut launch = Launch::new(&db);
     launch.set("TOKEND_SHUTDOWN_GRACE", "30s");
     let mut server = launch.start().await;
@@ -101,7 +102,7 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
 #[tokio::test]
 async fn shutdown_grace_bounds_the_wait_for_a_stuck_request() {
     let _guard = exclusive().await;
-    let db = Database::fresh().await;
+    let db = TestDatabase::fresh().await;
     let mut launch = Launch::new(&db);
     launch.set("TOKEND_SHUTDOWN_GRACE", "1s");
     let mut server = launch.start().await;

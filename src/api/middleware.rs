@@ -1,0 +1,185 @@
+//! What every request goes through: the body limit, the deadline, and the
+//! `Allow` header of a 405.
+
+use std::sync::Arc;
+
+use poem::{
+    Endpoint, IntoResponse, Request, Response,
+    http::{Method, StatusCode, header},
+};
+use poem_openapi::{OpenApi, OpenApiService};
+
+use super::error::json_response;
+
+/// Refuses bodies over `max` bytes with 413, judging by `Content-Length` when
+/// there is one and otherwise reading at most `max + 1` bytes, and JSON
+/// bodies with a key twice with 400. Only methods whose routes read a body
+/// are looked at: a body sent with a GET or a DELETE is never read.
+pub(super) async fn limit_body<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    max: usize,
+) -> poem::Result<Response>
+where
+    E::Output: IntoResponse,
+{
+    if !matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH) {
+        return Ok(ep.call(req).await?.into_response());
+    }
+    let too_large = || {
+        json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "The request body is too large.",
+            "payload_too_large",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > max as u64 => return Ok(too_large()),
+        Some(_) => {}
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            use tokio::io::AsyncReadExt;
+            let mut buf = Vec::new();
+            let mut reader = req.take_body().into_async_read().take(max as u64 + 1);
+            if reader.read_to_end(&mut buf).await.is_err() {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                    "invalid_request",
+                ));
+            }
+            if buf.len() > max {
+                return Ok(too_large());
+            }
+            req.set_body(buf);
+        }
+        None => {}
+    }
+    // A JSON object with a key twice is refused, as a form field twice is.
+    let is_json = req
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/json"));
+    if is_json {
+        let body = match req.take_body().into_bytes().await {
+            Ok(body) => body,
+            Err(_) => {
+                return Ok(json_response(
+                    StatusCode::BAD_REQUEST,
+                    "The request body could not be read.",
+                    "invalid_request",
+                ));
+            }
+        };
+        if let Some(key) = super::json_keys::duplicate_key(&body) {
+            return Ok(json_response(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "The field `{}` is given twice.",
+                    key.chars().take(100).collect::<String>()
+                ),
+                "invalid_request",
+            ));
+        }
+        req.set_body(body);
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
+/// Abandons a request that runs past `request_timeout` with a 503: a query
+/// caught by a network that went silent would otherwise hang until TCP gives
+/// up. Dropping the request's future rolls back its transaction and gives
+/// its connection back, as a client that hangs up does.
+pub(super) async fn deadline<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    limit: std::time::Duration,
+) -> poem::Result<Response>
+where
+    E::Output: IntoResponse,
+{
+    let uri = req.uri().clone();
+    match tokio::time::timeout(limit, ep.call(req)).await {
+        Ok(resp) => Ok(resp?.into_response()),
+        Err(_) => {
+            tracing::warn!(
+                path = uri.path(),
+                ?limit,
+                "a request ran past request_timeout; abandoned"
+            );
+            Ok(json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service could not complete the request in time, try again later.",
+                "unavailable",
+            ))
+        }
+    }
+}
+
+/// The methods each documented path answers, from the operations of the
+/// OpenAPI service itself, for the `Allow` header that RFC 9110 requires on
+/// a 405.
+#[derive(Clone, Default)]
+pub(super) struct AllowedMethods(Arc<Vec<(Vec<String>, String)>>);
+
+impl AllowedMethods {
+    pub(super) fn of<T: OpenApi>(_service: &OpenApiService<T, ()>) -> Self {
+        let mut routes = vec![(segments("/openapi.json"), Method::GET.to_string())];
+        for path in T::meta().into_iter().flat_map(|api| api.paths) {
+            let methods: Vec<String> = path
+                .operations
+                .iter()
+                .map(|op| op.method.to_string())
+                .collect();
+            routes.push((segments(&path.path), methods.join(", ")));
+        }
+        AllowedMethods(Arc::new(routes))
+    }
+
+    /// The methods of the route `path` matches; a parameter segment
+    /// (`{param}` or `:param`) matches any segment.
+    fn for_path(&self, path: &str) -> Option<&str> {
+        let path = segments(path);
+        self.0
+            .iter()
+            .find(|(route, _)| {
+                route.len() == path.len()
+                    && route
+                        .iter()
+                        .zip(&path)
+                        .all(|(r, p)| r == p || r.starts_with('{') || r.starts_with(':'))
+            })
+            .map(|(_, methods)| methods.as_str())
+    }
+}
+
+fn segments(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Adds `Allow` to a 405, so that a client learns what the route accepts.
+pub(super) async fn add_allow_header<E: Endpoint>(
+    ep: Arc<E>,
+    req: Request,
+    allowed: AllowedMethods,
+) -> poem::Result<Response>
+where
+    E::Output: IntoResponse,
+{
+    let uri = req.uri().clone();
+    let mut resp = ep.call(req).await?.into_response();
+    if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(value) = allowed
+            .for_path(uri.path())
+            .and_then(|m| header::HeaderValue::from_str(m).ok())
+    {
+        resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}

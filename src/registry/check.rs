@@ -1,0 +1,124 @@
+//! Checking tokens against the registry, and expiring them.
+
+use chrono::{DateTime, Utc};
+use entity::{tokens, users};
+use uuid::Uuid;
+
+use super::Registry;
+use crate::{
+    error::{Error, Result},
+    jwt::{Claims, TokenType},
+    store::tokens::is_active,
+};
+
+/// A token that passed every check, with its registry row and its user.
+#[derive(Debug, Clone)]
+pub struct ValidToken {
+    pub claims: Claims,
+    pub row: tokens::Model,
+    pub user: users::Model,
+}
+
+impl Registry {
+    /// Checks a token completely: signature and claims, then the registry
+    /// (same type and user, active) and the user (exists, active).
+    pub async fn check(&self, token: &str, expected: Option<TokenType>) -> Result<ValidToken> {
+        let audience = self.settings.audience.as_deref();
+        let claims = self.keys.verify_claims(token, audience)?;
+        // A refresh token bound to a container registry service is for its
+        // refresh grant only.
+        if expected.is_some_and(|t| t != claims.token_type) || claims.aud.as_deref() != audience {
+            return Err(Error::TokenNotValid);
+        }
+        self.check_claims(claims).await
+    }
+
+    /// Checks an offline refresh token of the container registry `service`
+    /// completely; nothing else passes.
+    pub async fn check_offline_refresh(&self, token: &str, service: &str) -> Result<ValidToken> {
+        let claims = self.refresh_claims(token, Some(service))?;
+        self.check_claims(claims).await
+    }
+
+    /// The claims of a refresh token bound to `audience`; anything else is
+    /// not valid here.
+    pub(super) fn refresh_claims(&self, token: &str, audience: Option<&str>) -> Result<Claims> {
+        let claims = self.keys.verify_claims(token, audience)?;
+        if claims.token_type != TokenType::Refresh || claims.aud.as_deref() != audience {
+            return Err(Error::TokenNotValid);
+        }
+        Ok(claims)
+    }
+
+    async fn check_claims(&self, claims: Claims) -> Result<ValidToken> {
+        let (row, user) = self
+            .store
+            .find_by_jti(claims.jti)
+            .await?
+            .ok_or(Error::TokenNotValid)?;
+        let user = matches_registry(&claims, &row, user, self.now())?;
+        Ok(ValidToken { claims, row, user })
+    }
+
+    /// Expires a valid token, or with `affect_tree` every token of its tree.
+    /// Returns how many active tokens this call expired.
+    pub async fn expire(&self, token: &str, affect_tree: bool) -> Result<u64> {
+        let valid = self.check(token, None).await?;
+        self.expire_row(&valid.row, affect_tree).await
+    }
+
+    /// Revokes a token (RFC 7009): a refresh token takes its whole tree. A
+    /// token that is not valid is left alone, without an error.
+    pub async fn revoke(&self, token: &str) -> Result<()> {
+        match self.check(token, None).await {
+            Ok(valid) => {
+                let tree = valid.claims.token_type == TokenType::Refresh;
+                self.expire_row(&valid.row, tree).await.map(drop)
+            }
+            Err(Error::TokenNotValid) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Expires one registry row, or its whole tree.
+    pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
+        if affect_tree {
+            self.store.expire_tree(row.root_id, self.now()).await
+        } else {
+            self.store.expire_one(row.id, self.now()).await
+        }
+    }
+
+    /// Expires one of a user's tokens by its registry id, or its whole
+    /// tree; another user's token is not found.
+    pub async fn expire_own(&self, user_id: Uuid, id: Uuid, affect_tree: bool) -> Result<u64> {
+        let row = self.find_for_user(user_id, id).await?;
+        self.expire_row(&row, affect_tree).await
+    }
+
+    /// Expires every active token of a user; returns how many.
+    pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
+        self.store.expire_user(user_id, self.now()).await
+    }
+}
+
+/// The registry's word on a token whose signature and claims checked out:
+/// its row must agree with the claims (type, user) and be active, and its
+/// user must exist and be active. Returns the user.
+pub(super) fn matches_registry(
+    claims: &Claims,
+    row: &tokens::Model,
+    user: Option<users::Model>,
+    now: DateTime<Utc>,
+) -> Result<users::Model> {
+    let user = user.ok_or(Error::TokenNotValid)?;
+    let valid = row.token_type == claims.token_type.as_str()
+        && row.user_id == Some(claims.user_id)
+        && is_active(row, now)
+        && user.is_active;
+    if valid {
+        Ok(user)
+    } else {
+        Err(Error::TokenNotValid)
+    }
+}

@@ -1,0 +1,188 @@
+//! Refreshing: a refresh token traded for a new access token, and with
+//! rotation for a new refresh token too. A used-up refresh token presented
+//! again is theft, and its whole tree is expired, unless it comes within the
+//! reuse grace.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::users;
+
+use super::{IssuedToken, Registry, check::matches_registry, pipeline::ClientInfo};
+use crate::{
+    error::{Error, Result},
+    jwt::TokenType,
+    registry::pipeline::RegistrationContext,
+    store::{TokenTxn, tokens::Registration},
+};
+
+/// What a refresh hands out: a refresh token only with rotation.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    pub access: IssuedToken,
+    pub refresh: Option<IssuedToken>,
+}
+
+/// What to make of a used-up refresh token presented again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// Within the grace after its rotation: refused, nothing else happens.
+    InGrace,
+    /// Theft: its whole tree is expired.
+    Theft,
+}
+
+/// The verdict on a refresh token rotated at `rotated_at` and presented
+/// again at `now`. A zero grace forgives nothing.
+pub fn reuse_verdict(rotated_at: DateTime<Utc>, now: DateTime<Utc>, grace: Duration) -> Reuse {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    if !grace.is_zero() && now - rotated_at <= grace {
+        Reuse::InGrace
+    } else {
+        Reuse::Theft
+    }
+}
+
+/// How the write of a refresh ended.
+enum Outcome {
+    /// Registered, for this user.
+    Issued(users::Model),
+    /// A reuse: refused, the tree expired when it was theft.
+    Reused { verdict: Reuse, expired: u64 },
+}
+
+impl Registry {
+    /// Trades a refresh token for a new access token (and, with rotation, a
+    /// new refresh token).
+    pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Refreshed> {
+        let audience = self.settings.audience.as_deref();
+        // Checked before anything is written for it.
+        let claims = self.refresh_claims(token, audience)?;
+        let (presented, _) = self
+            .store
+            .find_by_jti(claims.jti)
+            .await?
+            .ok_or(Error::TokenNotValid)?;
+        let now = self.now();
+        let rotate = self.settings.rotate_refresh_tokens;
+        let refresh = rotate.then(|| self.new_row(TokenType::Refresh, now, None));
+        let access = self.new_row(TokenType::Access, now, None);
+        let rows = refresh.iter().cloned().chain([access.clone()]).collect();
+        let (presented_id, root_id, owner) = (presented.id, presented.root_id, presented.user_id);
+        let ctx = RegistrationContext::new(rows, Some(presented), None, client, now);
+        let registration = self.pipeline.run(ctx).await?;
+
+        let grace = self.settings.refresh_reuse_grace;
+        let expire_on_refresh = self.settings.expire_on_refresh;
+        let claims = &claims;
+        let outcome = self
+            .store
+            .write(|txn| async move {
+                // Tree first, then user: every path takes them in this order.
+                txn.lock(root_id).await?;
+                if let Some(user_id) = owner {
+                    txn.lock(user_id).await?;
+                }
+                let (row, user) = txn
+                    .find_by_jti(claims.jti)
+                    .await?
+                    .ok_or(Error::TokenNotValid)?;
+                if let Some(rotated_at) = row.rotated_at {
+                    return on_reuse(&txn, &row, rotated_at, now, grace).await;
+                }
+                let user = matches_registry(claims, &row, user, now)?;
+                if rotate && !txn.rotate(row.id, now).await? {
+                    // Rotated (or expired) between our read and our write:
+                    // read what happened.
+                    let (row, _) = txn
+                        .find_by_jti(claims.jti)
+                        .await?
+                        .ok_or(Error::TokenNotValid)?;
+                    let rotated_at = row.rotated_at.ok_or(Error::TokenNotValid)?;
+                    return on_reuse(&txn, &row, rotated_at, now, grace).await;
+                }
+                if expire_on_refresh {
+                    txn.expire_tree_except(row.root_id, row.id, now).await?;
+                }
+                register(&txn, registration).await?;
+                Ok(Outcome::Issued(user))
+            })
+            .await?;
+        match outcome {
+            Outcome::Issued(user) => Ok(Refreshed {
+                access: self.sign_for(&access, &user, audience)?,
+                refresh: refresh
+                    .map(|row| self.sign_for(&row, &user, audience))
+                    .transpose()?,
+            }),
+            Outcome::Reused { verdict, expired } => {
+                if verdict == Reuse::Theft {
+                    tracing::warn!(
+                        token_id = %presented_id,
+                        user_id = ?owner,
+                        expired,
+                        "a rotated refresh token was presented again; its tree is expired"
+                    );
+                }
+                Err(Error::TokenNotValid)
+            }
+        }
+    }
+}
+
+/// A used-up refresh token came back: theft expires its whole tree (and the
+/// transaction commits that), within the grace nothing changes.
+async fn on_reuse(
+    txn: &TokenTxn,
+    row: &entity::tokens::Model,
+    rotated_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    grace: Duration,
+) -> Result<Outcome> {
+    let verdict = reuse_verdict(rotated_at, now, grace);
+    let expired = match verdict {
+        Reuse::Theft => txn.expire_tree(row.root_id, now).await?,
+        Reuse::InGrace => 0,
+    };
+    Ok(Outcome::Reused { verdict, expired })
+}
+
+/// Writes a refresh's registration; the presented token or its user is
+/// gone when it cannot be.
+async fn register(txn: &TokenTxn, registration: Registration) -> Result<()> {
+    if txn.register(registration).await? {
+        Ok(())
+    } else {
+        Err(Error::TokenNotValid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+
+    #[test]
+    fn a_reuse_within_the_grace_is_forgiven_and_after_it_is_theft() {
+        let clock = ManualClock::new(Utc::now());
+        let rotated_at = clock.now();
+        let grace = Duration::from_secs(10);
+        clock.advance(chrono::Duration::seconds(10));
+        assert_eq!(
+            reuse_verdict(rotated_at, clock.now(), grace),
+            Reuse::InGrace
+        );
+        clock.advance(chrono::Duration::milliseconds(1));
+        assert_eq!(reuse_verdict(rotated_at, clock.now(), grace), Reuse::Theft);
+    }
+
+    #[test]
+    fn without_a_grace_every_reuse_is_theft() {
+        let clock = ManualClock::new(Utc::now());
+        let rotated_at = clock.now();
+        assert_eq!(
+            reuse_verdict(rotated_at, clock.now(), Duration::ZERO),
+            Reuse::Theft
+        );
+    }
+}

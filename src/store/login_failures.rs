@@ -1,0 +1,189 @@
+//! The `login_failures` table: one row per password check that counts
+//! against the throttle (made before the check, kept when it failed), kept
+//! for the throttle's window.
+
+use chrono::{DateTime, Utc};
+use entity::login_failures;
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
+    sea_query::{Condition, Expr, ExprTrait},
+};
+use uuid::Uuid;
+
+use super::advisory_lock;
+use crate::{db::Db, error::Result};
+
+/// A username's or an address's attempts in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attempts {
+    /// Failed (or abandoned by a check that never ended).
+    pub failed: u64,
+    pub oldest_failed: Option<DateTime<Utc>>,
+    /// Being checked right now.
+    pub pending: u64,
+}
+
+/// Which attempts count: made after `since`; a pending one made before
+/// `stale_before` never ended and counts as failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub since: DateTime<Utc>,
+    pub stale_before: DateTime<Utc>,
+}
+
+/// What failures are counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKey {
+    Username,
+    Address,
+}
+
+impl FailureKey {
+    fn column(self) -> login_failures::Column {
+        match self {
+            FailureKey::Username => login_failures::Column::Username,
+            FailureKey::Address => login_failures::Column::ClientAddress,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct LoginFailureStore {
+    db: Db,
+}
+
+impl LoginFailureStore {
+    pub fn new(db: Db) -> Self {
+        LoginFailureStore { db }
+    }
+
+    /// The attempts `value` has made in `window`.
+    pub async fn count(&self, key: FailureKey, value: &str, window: Window) -> Result<Attempts> {
+        count(&self.db.read, key, value, window).await
+    }
+
+    /// Decides, under the locks of `username` and `address` and with their
+    /// attempts in `window` in hand, whether an attempt may start; when
+    /// `admits` says so, records it, pending, at `at`, and returns its id.
+    /// Nothing else admits an attempt for either between the count and the
+    /// record, on any replica.
+    pub async fn admit(
+        &self,
+        username: &str,
+        address: &str,
+        window: Window,
+        at: DateTime<Utc>,
+        admits: impl FnOnce(&Attempts, &Attempts) -> bool,
+    ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
+        let txn = self.db.write.begin().await?;
+        // Username first, then address: every admission takes them in this order.
+        advisory_lock(&txn, &format!("login-username:{username}")).await?;
+        advisory_lock(&txn, &format!("login-address:{address}")).await?;
+        let by_username = count(&txn, FailureKey::Username, username, window).await?;
+        let by_address = count(&txn, FailureKey::Address, address, window).await?;
+        if !admits(&by_username, &by_address) {
+            return Ok((by_username, by_address, None));
+        }
+        let id = Uuid::now_v7();
+        let attempt = login_failures::ActiveModel {
+            id: Set(id),
+            username: Set(username.to_owned()),
+            client_address: Set(address.to_owned()),
+            failed_at: Set(at),
+            pending: Set(true),
+        };
+        login_failures::Entity::insert(attempt)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok((by_username, by_address, Some(id)))
+    }
+
+    /// The attempt's check failed, at `at`: it counts as a failure.
+    pub async fn settle_failed(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        login_failures::Entity::update_many()
+            .col_expr(login_failures::Column::Pending, Expr::value(false))
+            .col_expr(login_failures::Column::FailedAt, Expr::value(at))
+            .filter(login_failures::Column::Id.eq(id))
+            .exec(&self.db.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets one attempt.
+    pub async fn delete(&self, id: Uuid) -> Result<()> {
+        login_failures::Entity::delete_by_id(id)
+            .exec(&self.db.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets a username's failed attempts made before the one with this
+    /// id (ids grow with time), and that one: attempts still being checked
+    /// stay, and count when they fail.
+    pub async fn forget_failures_up_to(&self, username: &str, id: Uuid) -> Result<()> {
+        login_failures::Entity::delete_many()
+            .filter(login_failures::Column::Username.eq(username))
+            .filter(
+                Condition::any().add(login_failures::Column::Id.eq(id)).add(
+                    Condition::all()
+                        .add(login_failures::Column::Pending.eq(false))
+                        .add(login_failures::Column::Id.lt(id)),
+                ),
+            )
+            .exec(&self.db.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes failures at or before `before`; returns how many.
+    pub async fn purge(&self, before: DateTime<Utc>) -> Result<u64> {
+        let result = login_failures::Entity::delete_many()
+            .filter(login_failures::Column::FailedAt.lte(before))
+            .exec(&self.db.write)
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// The attempts `value` has made in `window`: those that failed (and those
+/// pending since before the window's `stale_before`), with the oldest of
+/// them, and those whose check is under way.
+async fn count(
+    db: &impl ConnectionTrait,
+    key: FailureKey,
+    value: &str,
+    window: Window,
+) -> Result<Attempts> {
+    if value.is_empty() {
+        return Ok(Attempts::default());
+    }
+    // One statement, so one snapshot: an attempt that settles meanwhile is
+    // counted once, as pending or as failed.
+    let checking = Expr::col(login_failures::Column::Pending)
+        .eq(true)
+        .and(Expr::col(login_failures::Column::FailedAt).gt(window.stale_before));
+    let (total, pending, oldest_failed): (i64, Option<i64>, Option<DateTime<Utc>>) =
+        login_failures::Entity::find()
+            .filter(key.column().eq(value))
+            .filter(login_failures::Column::FailedAt.gt(window.since))
+            .select_only()
+            .column_as(login_failures::Column::Id.count(), "total")
+            .column_as(Expr::case(checking.clone(), 1).finally(0).sum(), "pending")
+            .column_as(
+                Expr::case(checking.not(), Expr::col(login_failures::Column::FailedAt)).min(),
+                "oldest_failed",
+            )
+            .into_tuple()
+            .one(db)
+            .await?
+            .unwrap_or((0, None, None));
+    let pending = Ord::max(pending.unwrap_or(0), 0);
+    let failed = Ord::max(total - pending, 0);
+    Ok(Attempts {
+        failed: failed as u64,
+        oldest_failed,
+        pending: pending as u64,
+    })
+}

@@ -1,0 +1,155 @@
+//! The registry's write transaction: what a job may do inside it.
+
+use std::{future::Future, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use entity::{devices, tokens, users};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqlErr,
+    TransactionTrait,
+    sea_query::{Condition, Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use super::tokens::{Device, Registration, TokenStore, expire_where, find_by_jti, lock};
+use crate::error::{Error, Result};
+
+impl TokenStore {
+    /// Runs `job` in a write transaction: committed when it returns `Ok`,
+    /// rolled back when it returns `Err`. The job decides with what it reads
+    /// inside; nothing else writes between its reads and its writes.
+    pub async fn write<T, F, Fut>(&self, job: F) -> Result<T>
+    where
+        F: FnOnce(TokenTxn) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let txn = Arc::new(self.db.write.begin().await?);
+        let result = job(TokenTxn { txn: txn.clone() }).await;
+        let txn = Arc::try_unwrap(txn)
+            .map_err(|_| Error::Unexpected(anyhow::anyhow!("a write job kept its transaction")))?;
+        match result {
+            Ok(value) => {
+                txn.commit().await?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropping the transaction rolls it back too; this just does
+                // it now, and a failure here changes nothing for the caller.
+                let _ = txn.rollback().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The registry inside a write transaction: a handle the job owns and
+/// drops when it is done.
+#[derive(Clone)]
+pub struct TokenTxn {
+    txn: Arc<DatabaseTransaction>,
+}
+
+impl TokenTxn {
+    /// Serializes the changes to one tree or one user's tokens until the end
+    /// of the transaction, keyed by the tree's root id or the user's id.
+    pub async fn lock(&self, id: Uuid) -> Result<()> {
+        lock(&self.txn, id).await.map(drop)
+    }
+
+    /// Whether [`lock`](Self::lock) takes a lock at all: only PostgreSQL
+    /// runs write transactions side by side.
+    pub fn locks(&self) -> bool {
+        self.txn.get_database_backend() == DbBackend::Postgres
+    }
+
+    /// A token's row and user, as this transaction sees them.
+    pub async fn find_by_jti(
+        &self,
+        jti: Uuid,
+    ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
+        find_by_jti(&*self.txn, jti).await
+    }
+
+    /// Marks an active token used up by rotation; false when it was not
+    /// active any more (another refresh rotated it, or it was expired).
+    pub async fn rotate(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let used_up = tokens::Entity::update_many()
+            .col_expr(tokens::Column::RotatedAt, Expr::value(now))
+            .filter(tokens::Column::Id.eq(id))
+            .filter(tokens::Column::RotatedAt.is_null())
+            .filter(tokens::Column::ExpiredAt.is_null())
+            .exec(&*self.txn)
+            .await?;
+        Ok(used_up.rows_affected == 1)
+    }
+
+    /// Expires every active token of a tree; returns how many.
+    pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        expire_where(&*self.txn, tokens::Column::RootId.eq(root_id), now).await
+    }
+
+    /// Expires every active token of a tree but `keep`; returns how many.
+    pub async fn expire_tree_except(
+        &self,
+        root_id: Uuid,
+        keep: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let which = Condition::all()
+            .add(tokens::Column::RootId.eq(root_id))
+            .add(tokens::Column::Id.ne(keep));
+        expire_where(&*self.txn, which, now).await
+    }
+
+    /// Writes a registration: its device (one row per user, user agent and
+    /// address, its `last_seen` moved on), then its rows. `Ok(false)` when a
+    /// row points to a user or parent that is gone (deleted while we issued:
+    /// on PostgreSQL the delete can commit in between); the transaction is
+    /// then unusable and must be rolled back.
+    pub async fn register(&self, registration: Registration) -> Result<bool> {
+        let Registration { mut rows, device } = registration;
+        if let Some(device) = device {
+            let device_id = self.upsert_device(device).await?;
+            for row in &mut rows {
+                row.device_id = Some(device_id);
+            }
+        }
+        if rows.is_empty() {
+            return Ok(true);
+        }
+        let inserted = tokens::Entity::insert_many(rows.into_iter().map(tokens::ActiveModel::from))
+            .exec_without_returning(&*self.txn)
+            .await;
+        match inserted {
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
+                Ok(false)
+            }
+            other => other.map(|_| true).map_err(Error::from),
+        }
+    }
+
+    async fn upsert_device(&self, device: Device) -> Result<Uuid> {
+        let row = devices::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            user_id: Set(Some(device.user_id)),
+            user_agent: Set(device.user_agent),
+            client_address: Set(device.client_address),
+            first_seen: Set(device.seen_at),
+            last_seen: Set(device.seen_at),
+        };
+        let row = devices::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([
+                    devices::Column::UserId,
+                    devices::Column::UserAgent,
+                    devices::Column::ClientAddress,
+                ])
+                .update_column(devices::Column::LastSeen)
+                .to_owned(),
+            )
+            .exec_with_returning(&*self.txn)
+            .await?;
+        Ok(row.id)
+    }
+}

@@ -1,0 +1,328 @@
+//! The `tokens` table (the registry) and the `devices` its rows point to:
+//! look-ups, pages, expiry and archive batches. The write transaction of a
+//! registration is in `token_txn`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use entity::{devices, tokens, users};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+    sea_query::{Condition, Expr, ExprTrait, IntoCondition, Query},
+};
+use uuid::Uuid;
+
+use super::{
+    Cursor,
+    sqlite_reader::{Found, SqliteReader},
+};
+use crate::{db::Db, error::Result};
+
+/// Rows and device of one registration, written together.
+#[derive(Debug, Clone, Default)]
+pub struct Registration {
+    /// The rows, linked to their parents and their user.
+    pub rows: Vec<tokens::Model>,
+    /// Where the tokens went; their rows then point to it.
+    pub device: Option<Device>,
+}
+
+/// Where a user's tokens went: a user agent and a client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub user_id: Uuid,
+    pub user_agent: String,
+    pub client_address: String,
+    pub seen_at: DateTime<Utc>,
+}
+
+/// Which tokens a page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenState {
+    #[default]
+    Active,
+    Expired,
+    All,
+}
+
+/// A page request: newest first, by keyset on (issued_at, id).
+#[derive(Debug, Clone, Default)]
+pub struct PageQuery {
+    /// Only this user's tokens; `None`: everybody's.
+    pub user_id: Option<Uuid>,
+    pub state: TokenState,
+    pub limit: u64,
+    /// Start after this token.
+    pub cursor: Option<Cursor>,
+}
+
+/// A page of tokens with their devices.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub rows: Vec<(tokens::Model, Option<devices::Model>)>,
+    pub next_cursor: Option<Cursor>,
+}
+
+/// Not force-expired, not rotated away, not past its expiry.
+pub fn is_active(row: &tokens::Model, now: DateTime<Utc>) -> bool {
+    row.expired_at.is_none() && row.rotated_at.is_none() && row.expires_at.is_none_or(|t| t > now)
+}
+
+/// The SQL twin of [`is_active`].
+pub fn active_at(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(tokens::Column::ExpiredAt.is_null())
+        .add(tokens::Column::RotatedAt.is_null())
+        .add(
+            Condition::any()
+                .add(tokens::Column::ExpiresAt.is_null())
+                .add(tokens::Column::ExpiresAt.gt(now)),
+        )
+}
+
+/// Dead before `cutoff`: no longer active and died (forced, rotated or
+/// natural expiry) before it. A rotated refresh token only once its natural
+/// expiry is past the cutoff too, so that its reuse stays detectable while
+/// it could still be presented.
+fn dead_before(cutoff: DateTime<Utc>) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(tokens::Column::RotatedAt.is_null())
+                .add(
+                    Condition::any()
+                        .add(tokens::Column::ExpiredAt.lt(cutoff))
+                        .add(tokens::Column::ExpiresAt.lt(cutoff)),
+                ),
+        )
+        .add(
+            Condition::all()
+                .add(tokens::Column::RotatedAt.lt(cutoff))
+                .add(tokens::Column::ExpiresAt.lt(cutoff)),
+        )
+}
+
+/// The registry's table.
+#[derive(Clone, Debug)]
+pub struct TokenStore {
+    pub(super) db: Db,
+    /// SQLite in a file: the look-up of every authenticated call, on the
+    /// calling thread.
+    reader: Option<Arc<SqliteReader>>,
+}
+
+impl TokenStore {
+    pub fn new(db: Db) -> Self {
+        let reader = db.sqlite_file().map(|file| {
+            Arc::new(SqliteReader::new(
+                file.to_owned(),
+                db.timeout(),
+                crate::db::READER_CACHE_SIZE,
+            ))
+        });
+        TokenStore { db, reader }
+    }
+
+    /// A token's row and its user (`None` when the row has no user or the
+    /// user is gone), outside any transaction: on the calling thread where
+    /// SQLite allows it, else (and whenever that fails or meets a value it
+    /// cannot read) through sea-orm, which then decides.
+    pub async fn find_by_jti(
+        &self,
+        jti: Uuid,
+    ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
+        if let Some(reader) = &self.reader {
+            match reader.token_by_jti(jti) {
+                Ok(Found::Row(row, user)) => return Ok(Some((row, user))),
+                Ok(Found::Nothing) => return Ok(None),
+                Ok(Found::Undecodable) | Err(_) => {}
+            }
+        }
+        find_by_jti(&self.db.read, jti).await
+    }
+
+    /// One of a user's tokens by id; another user's token is `None`.
+    pub async fn find_for_user(&self, user_id: Uuid, id: Uuid) -> Result<Option<tokens::Model>> {
+        Ok(tokens::Entity::find_by_id(id)
+            .filter(tokens::Column::UserId.eq(user_id))
+            .one(&self.db.read)
+            .await?)
+    }
+
+    /// A page of tokens, newest first (issued_at, then id), by keyset: the
+    /// cost of a page does not grow with how deep it is.
+    pub async fn page(&self, query: &PageQuery, now: DateTime<Utc>) -> Result<Page> {
+        let mut select = tokens::Entity::find()
+            .find_also_related(devices::Entity)
+            .order_by_desc(tokens::Column::IssuedAt)
+            .order_by_desc(tokens::Column::Id)
+            .limit(query.limit + 1);
+        if let Some(user_id) = query.user_id {
+            select = select.filter(tokens::Column::UserId.eq(user_id));
+        }
+        select = match query.state {
+            TokenState::Active => select.filter(active_at(now)),
+            TokenState::Expired => select.filter(active_at(now).not()),
+            TokenState::All => select,
+        };
+        if let Some(cursor) = query.cursor {
+            select = select.filter(
+                Condition::any()
+                    .add(tokens::Column::IssuedAt.lt(cursor.issued_at))
+                    .add(
+                        Condition::all()
+                            .add(tokens::Column::IssuedAt.eq(cursor.issued_at))
+                            .add(tokens::Column::Id.lt(cursor.id)),
+                    ),
+            );
+        }
+        let mut rows = select.all(&self.db.read).await?;
+        let next_cursor = if rows.len() as u64 > query.limit {
+            rows.truncate(query.limit as usize);
+            rows.last().map(|(t, _)| Cursor {
+                issued_at: t.issued_at,
+                id: t.id,
+            })
+        } else {
+            None
+        };
+        Ok(Page { rows, next_cursor })
+    }
+
+    /// Expires one token if it is active; returns how many (0 or 1).
+    pub async fn expire_one(&self, id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        expire_where(&self.db.write, tokens::Column::Id.eq(id), now).await
+    }
+
+    /// Expires every active token of a tree, holding the tree's lock.
+    pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let txn = self.db.write.begin().await?;
+        lock(&txn, root_id).await?;
+        let expired = expire_where(&txn, tokens::Column::RootId.eq(root_id), now).await?;
+        txn.commit().await?;
+        Ok(expired)
+    }
+
+    /// Expires every active token of a user, holding the user's lock so that
+    /// a refresh racing it cannot leave a live token.
+    pub async fn expire_user(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let txn = self.db.write.begin().await?;
+        lock(&txn, user_id).await?;
+        let expired = expire_where(&txn, tokens::Column::UserId.eq(user_id), now).await?;
+        txn.commit().await?;
+        Ok(expired)
+    }
+
+    /// Deletes up to `limit` tokens dead before `cutoff`, in a short
+    /// transaction of its own; returns (how many were found, how many went).
+    pub async fn archive_batch(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<(u64, u64)> {
+        let ids: Vec<Uuid> = tokens::Entity::find()
+            .select_only()
+            .column(tokens::Column::Id)
+            .filter(dead_before(cutoff))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db.read)
+            .await?;
+        if ids.is_empty() {
+            return Ok((0, 0));
+        }
+        let found = ids.len() as u64;
+        let deleted = tokens::Entity::delete_many()
+            .filter(tokens::Column::Id.is_in(ids))
+            .filter(dead_before(cutoff))
+            .exec(&self.db.write)
+            .await?;
+        Ok((found, deleted.rows_affected))
+    }
+
+    /// Deletes up to `limit` devices no token refers to any more; returns
+    /// how many went.
+    pub async fn purge_devices(&self, limit: u64) -> Result<u64> {
+        let unused = Query::select()
+            .column((devices::Entity, devices::Column::Id))
+            .from(devices::Entity)
+            .and_where(
+                Expr::exists(
+                    Query::select()
+                        .expr(Expr::val(1))
+                        .from(tokens::Entity)
+                        .and_where(
+                            Expr::col((tokens::Entity, tokens::Column::DeviceId))
+                                .equals((devices::Entity, devices::Column::Id)),
+                        )
+                        .to_owned(),
+                )
+                .not(),
+            )
+            .limit(limit)
+            .to_owned();
+        let deleted = devices::Entity::delete_many()
+            .filter(devices::Column::Id.in_subquery(unused))
+            .exec(&self.db.write)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Inserts rows as they are, in one transaction, many per statement: for
+    /// filling a registry in bulk (benchmarks), not for issuing.
+    pub async fn insert_bulk(&self, rows: Vec<tokens::Model>) -> Result<u64> {
+        /// 11 columns a row, under SQLite's 32 766 variables a statement.
+        const ROWS_PER_STATEMENT: usize = 2000;
+        let written = rows.len() as u64;
+        let txn = self.db.write.begin().await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let chunk = chunk.iter().cloned().map(tokens::ActiveModel::from);
+            tokens::Entity::insert_many(chunk)
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(written)
+    }
+}
+
+/// Serializes the changes to one tree or one user's tokens (a refresh, a
+/// tree expiry, a user-wide expiry) until the end of `txn`, keyed by the
+/// tree's root id or the user's id; returns whether it took a lock.
+///
+/// PostgreSQL runs transactions side by side: without the lock, a refresh
+/// that read its token just before an expiry committed would add live tokens
+/// to the expired tree (the expiry's UPDATE never sees rows committed after
+/// it started). A transaction-scoped advisory lock closes that gap. SQLite
+/// needs none: its one writer connection runs write transactions one after
+/// another.
+pub(super) async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<bool> {
+    super::advisory_lock(txn, &id.to_string()).await
+}
+
+/// The registry row of a jti, with its user.
+pub(super) async fn find_by_jti(
+    db: &impl ConnectionTrait,
+    jti: Uuid,
+) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
+    // `jti` is unique: `all` returns at most one row, without the bound
+    // `LIMIT` of `one`, which makes SQLite re-plan the statement every time.
+    Ok(tokens::Entity::find()
+        .filter(tokens::Column::Jti.eq(jti))
+        .find_also_related(users::Entity)
+        .all(db)
+        .await?
+        .pop())
+}
+
+/// Expires the active tokens matching `which`; returns how many.
+pub(super) async fn expire_where(
+    db: &impl ConnectionTrait,
+    which: impl IntoCondition,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let result = tokens::Entity::update_many()
+        .col_expr(tokens::Column::ExpiredAt, Expr::value(now))
+        .filter(which)
+        .filter(active_at(now))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}

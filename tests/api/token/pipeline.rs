@@ -1,0 +1,140 @@
+//! Registration steps a library user adds, and what a step that fails or
+//! hangs leaves behind.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokend::registry::pipeline::{RegistrationContext, RegistrationStep};
+
+use common::{ADMIN_PASSWORD, TestApp, error_code};
+
+struct Counting(Arc<AtomicUsize>);
+
+#[async_trait]
+impl RegistrationStep for Counting {
+    fn name(&self) -> &'static str {
+        "count"
+    }
+    async fn run(&self, ctx: &mut RegistrationContext) -> tokend::error::Result<()> {
+        self.0.fetch_add(ctx.tokens.len(), Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+struct Failing;
+
+#[async_trait]
+impl RegistrationStep for Failing {
+    fn name(&self) -> &'static str {
+        "fail"
+    }
+    async fn run(&self, _ctx: &mut RegistrationContext) -> tokend::error::Result<()> {
+        Err(tokend::error::Error::Unexpected(anyhow::anyhow!(
+            "refused by test step"
+        )))
+    }
+}
+
+/// Never finishes for a client that says `User-Agent: hang`: a query
+/// caught by a network that went silent, inside the registration.
+struct Hanging;
+
+#[async_trait]
+impl RegistrationStep for Hanging {
+    fn name(&self) -> &'static str {
+        "hang"
+    }
+    async fn run(&self, ctx: &mut RegistrationContext) -> tokend::error::Result<()> {
+        if ctx.client.user_agent.as_deref() == Some("hang") {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
+    let app = TestApp::spawn_with_steps(
+        |c| {
+            c.registration_pipeline = names("hang");
+            c.request_timeout = tokend::config::HumanDuration(std::time::Duration::from_secs(1));
+        },
+        &[Arc::new(Hanging)],
+    )
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/token/obtain"))
+        .header("user-agent", "hang")
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(resp).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+    );
+    // The abandoned obtain holds no connection (steps run before the
+    // write, and on SQLite the writer is the only one): the next obtain
+    // works, and only its two tokens are registered.
+    let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
+    assert_eq!(app.me(&access).await.status(), StatusCode::OK);
+    let count = app.count_tokens().await;
+    assert_eq!(count, 2, "nothing of the abandoned obtain is registered");
+}
+
+fn names(extra: &str) -> Vec<String> {
+    ["register_pairs", "connect_user", "connect_device", extra]
+        .map(String::from)
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_library_step_runs_for_every_issue() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let app = TestApp::spawn_with_steps(
+        |c| c.registration_pipeline = names("count"),
+        &[Arc::new(Counting(count.clone()))],
+    )
+    .await;
+    let (_, refresh) = app.pair("admin", ADMIN_PASSWORD).await;
+    assert_eq!(app.refresh(&refresh).await.status(), StatusCode::OK);
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_failed_registration_hands_out_nothing() {
+    let app = TestApp::spawn_with_steps(
+        |c| c.registration_pipeline = names("fail"),
+        &[Arc::new(Failing)],
+    )
+    .await;
+    let resp = app.obtain("admin", ADMIN_PASSWORD).await;
+    // A step that fails is a bug, not the database being away.
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "internal_error");
+    assert!(body.get("access").is_none());
+    let count = app.count_tokens().await;
+    assert_eq!(count, 0, "nothing registered");
+    let devices = app.count_devices().await;
+    assert_eq!(devices, 0, "the device write was rolled back too");
+}
+
+#[tokio::test]
+async fn without_connect_device_tokens_have_no_device() {
+    let app = TestApp::spawn_with(|c| {
+        c.registration_pipeline = ["register_pairs", "connect_user"]
+            .map(String::from)
+            .to_vec()
+    })
+    .await;
+    let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
+    assert!(app.row(&access).await.device_id.is_none());
+    assert_eq!(app.me(&access).await.status(), StatusCode::OK);
+}
