@@ -106,7 +106,7 @@ impl Default for Config {
             refresh_token_lifetime: Lifetime(Some(Duration::from_secs(24 * 3600))),
             rotate_refresh_tokens: false,
             expire_on_refresh: false,
-            refresh_reuse_grace: HumanDuration(Duration::ZERO),
+            refresh_reuse_grace: HumanDuration(Duration::from_secs(10)),
             update_last_login: false,
             algorithm: "ES256".into(),
             secret: None,

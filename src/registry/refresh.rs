@@ -1,19 +1,24 @@
 //! Refreshing: a refresh token traded for a new access token, and with
 //! rotation for a new refresh token too. A used-up refresh token presented
 //! again is theft, and its whole tree is expired, unless it comes within the
-//! reuse grace.
+//! reuse grace: then it is a client retrying a refresh whose answer it lost,
+//! and it gets the same successor again.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use entity::users;
+use entity::{tokens, users};
+use uuid::Uuid;
 
 use super::{IssuedToken, Registry, check::matches_registry, pipeline::ClientInfo};
 use crate::{
     error::{Error, Result},
     jwt::TokenType,
     registry::pipeline::RegistrationContext,
-    store::{TokenTxn, tokens::Registration},
+    store::{
+        TokenTxn,
+        tokens::{Registration, is_active},
+    },
 };
 
 /// What a refresh hands out: a refresh token only with rotation.
@@ -26,7 +31,8 @@ pub struct Refreshed {
 /// What to make of a used-up refresh token presented again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reuse {
-    /// Within the grace after its rotation: refused, nothing else happens.
+    /// Within the grace after its rotation: a client retrying a refresh
+    /// whose answer it lost; it gets the rotation's refresh token again.
     InGrace,
     /// Theft: its whole tree is expired.
     Theft,
@@ -47,8 +53,20 @@ pub fn reuse_verdict(rotated_at: DateTime<Utc>, now: DateTime<Utc>, grace: Durat
 enum Outcome {
     /// Registered, for this user.
     Issued(users::Model),
+    /// A retry within the grace: the refresh token the rotation handed out,
+    /// handed out again, with a new access token under it.
+    Resumed {
+        successor: tokens::Model,
+        user: users::Model,
+    },
     /// A reuse: refused, the tree expired when it was theft.
     Reused { verdict: Reuse, expired: u64 },
+}
+
+/// What a refresh writes, and which of its rows is the access token.
+struct Prepared {
+    registration: Registration,
+    access_id: Uuid,
 }
 
 impl Registry {
@@ -70,7 +88,10 @@ impl Registry {
         let rows = refresh.iter().cloned().chain([access.clone()]).collect();
         let (presented_id, root_id, owner) = (presented.id, presented.root_id, presented.user_id);
         let ctx = RegistrationContext::new(rows, Some(presented), None, client, now);
-        let registration = self.pipeline.run(ctx).await?;
+        let prepared = Prepared {
+            registration: self.pipeline.run(ctx).await?,
+            access_id: access.id,
+        };
 
         let grace = self.settings.refresh_reuse_grace;
         let expire_on_refresh = self.settings.expire_on_refresh;
@@ -88,7 +109,7 @@ impl Registry {
                     .await?
                     .ok_or(Error::TokenNotValid)?;
                 if let Some(rotated_at) = row.rotated_at {
-                    return on_reuse(&txn, &row, rotated_at, now, grace).await;
+                    return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
                 }
                 let user = matches_registry(claims, &row, user, now)?;
                 if rotate && !txn.rotate(row.id, now).await? {
@@ -99,12 +120,12 @@ impl Registry {
                         .await?
                         .ok_or(Error::TokenNotValid)?;
                     let rotated_at = row.rotated_at.ok_or(Error::TokenNotValid)?;
-                    return on_reuse(&txn, &row, rotated_at, now, grace).await;
+                    return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
                 }
                 if expire_on_refresh {
                     txn.expire_tree_except(row.root_id, row.id, now).await?;
                 }
-                register(&txn, registration).await?;
+                register(&txn, prepared.registration).await?;
                 Ok(Outcome::Issued(user))
             })
             .await?;
@@ -115,6 +136,18 @@ impl Registry {
                     .map(|row| self.sign_for(&row, &user, audience))
                     .transpose()?,
             }),
+            Outcome::Resumed { successor, user } => {
+                tracing::info!(
+                    token_id = %presented_id,
+                    successor_id = %successor.id,
+                    "a rotated refresh token came back within the reuse grace; \
+                     its successor is handed out again"
+                );
+                Ok(Refreshed {
+                    access: self.sign_for(&access, &user, audience)?,
+                    refresh: Some(self.sign_for(&successor, &user, audience)?),
+                })
+            }
             Outcome::Reused { verdict, expired } => {
                 if verdict == Reuse::Theft {
                     tracing::warn!(
@@ -131,20 +164,61 @@ impl Registry {
 }
 
 /// A used-up refresh token came back: theft expires its whole tree (and the
-/// transaction commits that), within the grace nothing changes.
+/// transaction commits that); within the grace the client resumes its chain.
 async fn on_reuse(
     txn: &TokenTxn,
-    row: &entity::tokens::Model,
+    row: &tokens::Model,
     rotated_at: DateTime<Utc>,
     now: DateTime<Utc>,
     grace: Duration,
+    prepared: Prepared,
 ) -> Result<Outcome> {
-    let verdict = reuse_verdict(rotated_at, now, grace);
-    let expired = match verdict {
-        Reuse::Theft => txn.expire_tree(row.root_id, now).await?,
-        Reuse::InGrace => 0,
+    match reuse_verdict(rotated_at, now, grace) {
+        Reuse::Theft => Ok(Outcome::Reused {
+            verdict: Reuse::Theft,
+            expired: txn.expire_tree(row.root_id, now).await?,
+        }),
+        Reuse::InGrace => resume(txn, row, now, prepared).await,
+    }
+}
+
+/// Within the grace: the refresh token the rotation of `row` handed out,
+/// with the access token being issued registered under it, as the first
+/// answer had it. Nothing is handed out when the chain has moved on (the
+/// successor was rotated in turn or expired, or its user deactivated).
+async fn resume(
+    txn: &TokenTxn,
+    row: &tokens::Model,
+    now: DateTime<Utc>,
+    prepared: Prepared,
+) -> Result<Outcome> {
+    let refused = Outcome::Reused {
+        verdict: Reuse::InGrace,
+        expired: 0,
     };
-    Ok(Outcome::Reused { verdict, expired })
+    let Some((successor, user)) = txn
+        .child_of_type(row.id, TokenType::Refresh.as_str())
+        .await?
+    else {
+        return Ok(refused);
+    };
+    let Some(user) = user.filter(|u| u.is_active) else {
+        return Ok(refused);
+    };
+    if !is_active(&successor, now) {
+        return Ok(refused);
+    }
+    let Prepared {
+        mut registration,
+        access_id,
+    } = prepared;
+    registration.rows.retain(|r| r.id == access_id);
+    for access in &mut registration.rows {
+        access.parent_id = Some(successor.id);
+        access.root_id = successor.root_id;
+    }
+    register(txn, registration).await?;
+    Ok(Outcome::Resumed { successor, user })
 }
 
 /// Writes a refresh's registration; the presented token or its user is

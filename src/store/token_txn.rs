@@ -71,6 +71,23 @@ impl TokenTxn {
         find_by_jti(&*self.txn, jti).await
     }
 
+    /// The child of `parent_id` of type `kind`, with its user: for the
+    /// refresh token a rotation handed out, at most one, since only one
+    /// rotation of a token commits.
+    pub async fn child_of_type(
+        &self,
+        parent_id: Uuid,
+        kind: &str,
+    ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
+        Ok(tokens::Entity::find()
+            .filter(tokens::Column::ParentId.eq(parent_id))
+            .filter(tokens::Column::TokenType.eq(kind))
+            .find_also_related(users::Entity)
+            .all(&*self.txn)
+            .await?
+            .pop())
+    }
+
     /// Marks an active token used up by rotation; false when it was not
     /// active any more (another refresh rotated it, or it was expired).
     pub async fn rotate(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {

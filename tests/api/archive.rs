@@ -66,7 +66,7 @@ async fn naturally_expired_tokens_are_archived() {
 
 #[tokio::test]
 async fn rotated_refresh_token_stays_until_its_natural_expiry_so_reuse_is_caught() {
-    let app = TestApp::spawn_with(|c| c.rotate_refresh_tokens = true).await;
+    let app = TestApp::spawn_with(crate::token::rotating_without_grace).await;
     let (_, refresh) = app.pair("admin", ADMIN_PASSWORD).await;
     let body: Value = app.refresh(&refresh).await.json().await.unwrap();
     let new_access = body["access"].as_str().unwrap().to_owned();

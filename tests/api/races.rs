@@ -26,7 +26,7 @@ async fn refresh(app: &TestApp, token: &str) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn rotation_hands_out_exactly_one_successor_per_refresh_token_under_64_clients() {
-    let app = Arc::new(TestApp::spawn_with(|c| c.rotate_refresh_tokens = true).await);
+    let app = Arc::new(TestApp::spawn_with(crate::token::rotating_without_grace).await);
     let trees = 4;
     let mut refreshes = Vec::new();
     for _ in 0..trees {

@@ -1,6 +1,7 @@
 //! `/api/v1/token/*`: obtaining a pair, refreshing it, verifying and
 //! expiring tokens, and the registration pipeline behind every issue.
 
+mod grace;
 mod obtain;
 mod pipeline;
 mod refresh;
@@ -16,4 +17,10 @@ async fn assert_refused(app: &TestApp, access: &str) {
         (status, code.as_str()),
         (StatusCode::UNAUTHORIZED, "token_not_valid")
     );
+}
+
+/// Rotation on, and every reuse of a used-up refresh token is theft.
+pub(crate) fn rotating_without_grace(c: &mut tokend::Config) {
+    c.rotate_refresh_tokens = true;
+    c.refresh_reuse_grace = tokend::config::HumanDuration(std::time::Duration::ZERO);
 }
