@@ -43,7 +43,7 @@ build() {
     local flag=""
     [ "$PROFILE" = release ] && flag="--release"
     log "building tokend and tokend-bench ($PROFILE)"
-    (cd "$ROOT" && cargo build -q $flag --bin tokend --bin tokend-bench) || die "build failed"
+    (cd "$ROOT" && cargo build -q $flag -p tokend --bin tokend && cargo build -q $flag -p tokend-bench --bin tokend-bench) || die "build failed"
 }
 
 # A scratch folder and, with TOKEND_DATABASE_URL, a fresh PostgreSQL database
