@@ -17,7 +17,47 @@ pub use token_txn::TokenTxn;
 pub use tokens::{Device, Page, PageQuery, Registration, TokenState, TokenStore};
 pub use users::UserStore;
 
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
+use std::{future::Future, sync::Arc};
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait,
+};
+
+use crate::error::{Error, Result};
+
+/// Runs `job` in a transaction on `db`: committed when it returns `Ok`,
+/// rolled back when it returns `Err`. `first` runs at the start (a lock,
+/// say). The job gets the transaction shared and must have dropped it when
+/// it is done.
+async fn in_transaction<T, Fut>(
+    db: &DatabaseConnection,
+    first: Option<&str>,
+    job: impl FnOnce(Arc<DatabaseTransaction>) -> Fut,
+) -> Result<T>
+where
+    Fut: Future<Output = Result<T>>,
+{
+    let txn = Arc::new(db.begin().await?);
+    if let Some(key) = first {
+        advisory_lock(&txn, key).await?;
+    }
+    let result = job(txn.clone()).await;
+    let txn = Arc::try_unwrap(txn)
+        .map_err(|_| Error::Unexpected(anyhow::anyhow!("a job kept its transaction")))?;
+    match result {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            // Dropping the transaction rolls it back too; this just does it
+            // now, and a failure here changes nothing for the caller.
+            let _ = txn.rollback().await;
+            Err(e)
+        }
+    }
+}
 
 /// Serializes what `txn` does about `key` with every other transaction that
 /// takes the same key, on any replica, until the end of `txn`; returns
@@ -25,10 +65,7 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 /// connection runs write transactions one after another.
 ///
 /// Two keys that hash alike only wait for each other; nothing breaks.
-pub(crate) async fn advisory_lock(
-    txn: &DatabaseTransaction,
-    key: &str,
-) -> crate::error::Result<bool> {
+pub(crate) async fn advisory_lock(txn: &DatabaseTransaction, key: &str) -> Result<bool> {
     if txn.get_database_backend() != DbBackend::Postgres {
         return Ok(false);
     }

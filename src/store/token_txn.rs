@@ -7,7 +7,6 @@ use entity::{devices, tokens, users};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, SqlErr,
-    TransactionTrait,
     sea_query::{Condition, Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -24,22 +23,7 @@ impl TokenStore {
         F: FnOnce(TokenTxn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let txn = Arc::new(self.db.write.begin().await?);
-        let result = job(TokenTxn { txn: txn.clone() }).await;
-        let txn = Arc::try_unwrap(txn)
-            .map_err(|_| Error::Unexpected(anyhow::anyhow!("a write job kept its transaction")))?;
-        match result {
-            Ok(value) => {
-                txn.commit().await?;
-                Ok(value)
-            }
-            Err(e) => {
-                // Dropping the transaction rolls it back too; this just does
-                // it now, and a failure here changes nothing for the caller.
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        }
+        super::in_transaction(&self.db.write, None, |txn| job(TokenTxn { txn })).await
     }
 }
 

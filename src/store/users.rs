@@ -6,11 +6,10 @@ use chrono::{DateTime, Utc};
 use entity::users;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, SqlErr, TransactionTrait, sea_query::Expr,
+    PaginatorTrait, QueryFilter, QueryOrder, SqlErr, sea_query::Expr,
 };
 use uuid::Uuid;
 
-use super::advisory_lock;
 use crate::{
     db::Db,
     error::{Error, Result},
@@ -90,21 +89,10 @@ impl UserStore {
         F: FnOnce(UsersTxn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let txn = Arc::new(self.db.write.begin().await?);
-        advisory_lock(&txn, "users:administrators").await?;
-        let result = job(UsersTxn { txn: txn.clone() }).await;
-        let txn = Arc::try_unwrap(txn)
-            .map_err(|_| Error::Unexpected(anyhow::anyhow!("a users job kept its transaction")))?;
-        match result {
-            Ok(value) => {
-                txn.commit().await?;
-                Ok(value)
-            }
-            Err(e) => {
-                let _ = txn.rollback().await;
-                Err(e)
-            }
-        }
+        super::in_transaction(&self.db.write, Some("users:administrators"), |txn| {
+            job(UsersTxn { txn })
+        })
+        .await
     }
 }
 
