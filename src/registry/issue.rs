@@ -121,8 +121,7 @@ impl Registry {
         self.store
             .write(|txn| async move {
                 // Tree first, then user: every path takes them in this order.
-                txn.lock(parent.row.root_id).await?;
-                txn.lock(parent.user.id).await?;
+                txn.lock(&[parent.row.root_id, parent.user.id]).await?;
                 let (row, user) = txn
                     .find_by_jti(claims.jti)
                     .await?

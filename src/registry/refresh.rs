@@ -100,9 +100,9 @@ impl Registry {
             .store
             .write(|txn| async move {
                 // Tree first, then user: every path takes them in this order.
-                txn.lock(root_id).await?;
-                if let Some(user_id) = owner {
-                    txn.lock(user_id).await?;
+                match owner {
+                    Some(user_id) => txn.lock(&[root_id, user_id]).await?,
+                    None => txn.lock(&[root_id]).await?,
                 }
                 let (row, user) = txn
                     .find_by_jti(claims.jti)

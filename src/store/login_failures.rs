@@ -11,7 +11,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::advisory_lock;
+use super::advisory_locks;
 use crate::{db::Db, error::Result};
 
 /// A username's or an address's attempts in a window.
@@ -78,8 +78,11 @@ impl LoginFailureStore {
     ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
         let txn = self.db.write.begin().await?;
         // Username first, then address: every admission takes them in this order.
-        advisory_lock(&txn, &format!("login-username:{username}")).await?;
-        advisory_lock(&txn, &format!("login-address:{address}")).await?;
+        let (by_name, by_address) = (
+            format!("login-username:{username}"),
+            format!("login-address:{address}"),
+        );
+        advisory_locks(&txn, &[&by_name, &by_address]).await?;
         let by_username = count(&txn, FailureKey::Username, username, window).await?;
         let by_address = count(&txn, FailureKey::Address, address, window).await?;
         if !admits(&by_username, &by_address) {

@@ -66,16 +66,30 @@ where
 ///
 /// Two keys that hash alike only wait for each other; nothing breaks.
 pub(crate) async fn advisory_lock(txn: &DatabaseTransaction, key: &str) -> Result<bool> {
-    if txn.get_database_backend() != DbBackend::Postgres {
+    advisory_locks(txn, &[key]).await
+}
+
+/// [`advisory_lock`] on each of `keys`, in their order, in one round trip.
+pub(crate) async fn advisory_locks(txn: &DatabaseTransaction, keys: &[&str]) -> Result<bool> {
+    if txn.get_database_backend() != DbBackend::Postgres || keys.is_empty() {
         return Ok(false);
     }
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
-    let mut first = [0u8; 8];
-    first.copy_from_slice(&digest[..8]);
+    // PostgreSQL evaluates a select list from left to right: the locks are
+    // taken in the order given, which is what keeps two paths from waiting
+    // for each other.
+    let calls: Vec<String> = (1..=keys.len())
+        .map(|i| format!("pg_advisory_xact_lock(${i})"))
+        .collect();
+    let values = keys.iter().map(|key| {
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        i64::from_ne_bytes(first).into()
+    });
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "SELECT pg_advisory_xact_lock($1)",
-        [i64::from_ne_bytes(first).into()],
+        format!("SELECT {}", calls.join(", ")),
+        values,
     ))
     .await?;
     Ok(true)

@@ -35,10 +35,11 @@ pub struct TokenTxn {
 }
 
 impl TokenTxn {
-    /// Serializes the changes to one tree or one user's tokens until the end
-    /// of the transaction, keyed by the tree's root id or the user's id.
-    pub async fn lock(&self, id: Uuid) -> Result<()> {
-        lock(&self.txn, id).await.map(drop)
+    /// Serializes the changes to trees or users' tokens until the end of
+    /// the transaction, keyed by a tree's root id or a user's id: the locks
+    /// are taken in the order given, in one round trip.
+    pub async fn lock(&self, ids: &[Uuid]) -> Result<()> {
+        lock(&self.txn, ids).await.map(drop)
     }
 
     /// Whether [`lock`](Self::lock) takes a lock at all: only PostgreSQL

@@ -198,7 +198,7 @@ impl TokenStore {
     /// Expires every active token of a tree, holding the tree's lock.
     pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
         let txn = self.db.write.begin().await?;
-        lock(&txn, root_id).await?;
+        lock(&txn, &[root_id]).await?;
         let expired = expire_where(&txn, tokens::Column::RootId.eq(root_id), now).await?;
         txn.commit().await?;
         Ok(expired)
@@ -208,7 +208,7 @@ impl TokenStore {
     /// a refresh racing it cannot leave a live token.
     pub async fn expire_user(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
         let txn = self.db.write.begin().await?;
-        lock(&txn, user_id).await?;
+        lock(&txn, &[user_id]).await?;
         let expired = expire_where(&txn, tokens::Column::UserId.eq(user_id), now).await?;
         txn.commit().await?;
         Ok(expired)
@@ -293,8 +293,10 @@ impl TokenStore {
 /// it started). A transaction-scoped advisory lock closes that gap. SQLite
 /// needs none: its one writer connection runs write transactions one after
 /// another.
-pub(super) async fn lock(txn: &DatabaseTransaction, id: Uuid) -> Result<bool> {
-    super::advisory_lock(txn, &id.to_string()).await
+pub(super) async fn lock(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<bool> {
+    let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    super::advisory_locks(txn, &keys).await
 }
 
 /// The registry row of a jti, with its user.
