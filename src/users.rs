@@ -305,14 +305,22 @@ impl Users {
             Some(p) => (p.clone(), false),
             None => (random_password(), true),
         };
-        self.create(NewUser {
-            username: "admin".into(),
-            password: password.clone(),
-            is_admin: true,
-            is_active: true,
-        })
-        .await?;
-        Ok(generated.then_some(password))
+        let created = self
+            .create(NewUser {
+                username: "admin".into(),
+                password: password.clone(),
+                is_admin: true,
+                is_active: true,
+            })
+            .await;
+        match created {
+            Ok(_) => Ok(generated.then_some(password)),
+            // Another process made it first (start-ups are serialised on
+            // PostgreSQL; this covers any other way two can meet): there is
+            // an administrator, which is all a first start needs.
+            Err(Error::Conflict(_)) if self.store.count().await? > 0 => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

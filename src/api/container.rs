@@ -5,17 +5,16 @@
 use chrono::SecondsFormat;
 use poem::{Request, http::header, web::Data};
 use poem_openapi::{
-    ApiResponse, Object, OpenApi, SecurityScheme,
-    auth::Basic,
-    param::Query,
-    payload::{Form, Json},
+    ApiResponse, Object, OpenApi, SecurityScheme, auth::Basic, param::Query, payload::Json,
 };
 use serde::Deserialize;
 
 use super::{
     ApiTags,
     client::client_info,
-    error::{ApiError, ErrorBody, Errors, statuses},
+    container_errors::{Failure, OAuthErrorBody, RegistryErrorBody, parse_failure},
+    error::ApiError,
+    form::{JoinedForm, JoinedFormBody},
 };
 use crate::{
     container::{self, ContainerGrant, OAuthError, TokenRequest, parse_scopes},
@@ -23,9 +22,6 @@ use crate::{
     secret::Secret,
     state::AppState,
 };
-
-/// What clients are told when their Basic credentials fail.
-const BASIC_CHALLENGE: &str = "Basic realm=\"tokend\"";
 
 /// `Authorization: Basic` with a username and password.
 #[derive(SecurityScheme)]
@@ -58,6 +54,7 @@ pub struct RegistryToken {
 }
 
 #[derive(ApiResponse)]
+#[oai(bad_request_handler = "registry_bad_request")]
 pub enum RegistryTokenAnswer {
     /// A registry token granting the asked actions the access rules allow.
     #[oai(status = 200)]
@@ -67,6 +64,31 @@ pub enum RegistryTokenAnswer {
         #[oai(header = "Cache-Control")]
         String,
     ),
+    /// A missing or unknown service, a malformed scope.
+    #[oai(status = 400)]
+    BadRequest(Json<RegistryErrorBody>),
+    /// Bad credentials.
+    #[oai(status = 401)]
+    Unauthorized(
+        Json<RegistryErrorBody>,
+        /// How to authenticate.
+        #[oai(header = "WWW-Authenticate")]
+        Option<String>,
+    ),
+    /// Too many failed logins: try again after `Retry-After` seconds.
+    #[oai(status = 429)]
+    Throttled(
+        Json<RegistryErrorBody>,
+        /// Seconds until the next attempt may succeed.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
+    /// A bug in tokend: the cause is logged.
+    #[oai(status = 500)]
+    Internal(Json<RegistryErrorBody>),
+    /// The database cannot be reached in time.
+    #[oai(status = 503)]
+    Unavailable(Json<RegistryErrorBody>),
 }
 
 /// The OAuth2 token request (`oauth.md`), form-encoded.
@@ -80,7 +102,8 @@ pub struct OAuthRequest {
     pub client_id: String,
     /// `offline` to get a refresh token with a password grant.
     pub access_type: Option<String>,
-    /// Space-separated scopes, like `repository:samalba/my-app:pull,push`.
+    /// Space-separated scopes, like `repository:samalba/my-app:pull,push`;
+    /// the field may be repeated (containers/image sends one per repository).
     pub scope: Option<String>,
     /// The refresh token, for `grant_type=refresh_token`.
     pub refresh_token: Option<String>,
@@ -88,6 +111,11 @@ pub struct OAuthRequest {
     pub username: Option<String>,
     /// The password, for `grant_type=password`.
     pub password: Option<String>,
+}
+
+impl JoinedFormBody for OAuthRequest {
+    const DESCRIPTION: &'static str = "The OAuth2 token request, form-encoded.";
+    const JOINED: &'static [&'static str] = &["scope"];
 }
 
 /// A registry token from the OAuth2 endpoint.
@@ -106,19 +134,6 @@ pub struct OAuthToken {
     /// A refresh token, on a password grant with `access_type=offline`. It
     /// is never rotated: the refresh grant takes it again and again.
     pub refresh_token: Option<String>,
-}
-
-/// An OAuth2 error: the usual body plus RFC 6749's `error`.
-#[derive(Debug, Clone, Object)]
-pub struct OAuthErrorBody {
-    /// A human sentence saying what went wrong.
-    pub detail: String,
-    /// tokend's machine code (`invalid_request`, `no_active_account`,
-    /// `token_not_valid`, …).
-    pub code: String,
-    /// The RFC 6749 error: `invalid_request`, `invalid_grant`,
-    /// `unsupported_grant_type`, `invalid_scope`, …
-    pub error: String,
 }
 
 #[derive(ApiResponse)]
@@ -194,41 +209,21 @@ impl ContainerApi {
         /// Who the client is; informational.
         #[oai(name = "client_id")]
         _client_id: Query<Option<String>>,
-    ) -> Result<RegistryTokenAnswer, Errors<statuses::ContainerToken>> {
-        let scopes = parse_scopes(scope.0.iter().map(String::as_str))
-            .map_err(|e| Error::InvalidRequest(e.to_string()))?;
-        let credentials = match auth {
-            ContainerAuth::ContainerBasic(ContainerBasic(basic)) => {
-                Some((basic.username, Secret::new(basic.password)))
-            }
-            // A header that is not Basic credentials is bad credentials, not
-            // an anonymous call.
-            ContainerAuth::Anonymous if req.headers().contains_key(header::AUTHORIZATION) => {
-                return Err(challenge(Error::NoActiveAccount).into());
-            }
-            ContainerAuth::Anonymous => None,
-        };
-        let request = TokenRequest {
-            credentials,
-            account: account.0,
-            service: service.0,
-            scopes,
-            offline: offline_token
-                .0
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            client: client_info(req, &state.http.trusted_proxies),
-        };
-        let grant = state.container.token(request).await.map_err(challenge)?;
-        Ok(RegistryTokenAnswer::Ok(
-            Json(RegistryToken {
-                access_token: grant.token.text.clone(),
-                expires_in: grant.token.expires_in.unwrap_or_default(),
-                issued_at: rfc3339(&grant),
-                refresh_token: grant.refresh.map(|r| r.text),
-                token: grant.token.text,
-            }),
-            "no-store".into(),
-        ))
+    ) -> RegistryTokenAnswer {
+        match grant(
+            &state,
+            req,
+            auth,
+            service.0,
+            scope.0,
+            account.0,
+            offline_token.0,
+        )
+        .await
+        {
+            Ok(answer) => answer,
+            Err(e) => Failure::from(ApiError::from(e)).into(),
+        }
     }
 
     /// Registry token (OAuth2)
@@ -242,7 +237,7 @@ impl ContainerApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: Form<OAuthRequest>,
+        body: JoinedForm<OAuthRequest>,
     ) -> OAuthAnswer {
         let form = body.0;
         let request = container::OAuthRequest {
@@ -274,68 +269,99 @@ impl ContainerApi {
 
 impl From<OAuthError> for OAuthAnswer {
     fn from(e: OAuthError) -> Self {
-        let oauth_body = |body: ErrorBody| {
-            Json(OAuthErrorBody {
-                detail: body.detail,
-                code: body.code,
-                error: e.oauth.to_owned(),
-            })
-        };
-        match ApiError::from(e.error) {
-            ApiError::Unauthorized(Json(body), _) => {
-                let challenge = (body.code == "no_active_account").then(|| BASIC_CHALLENGE.into());
-                OAuthAnswer::Unauthorized(oauth_body(body), challenge)
+        oauth_answer(Failure::from(ApiError::from(e.error)), e.oauth)
+    }
+}
+
+fn oauth_answer(failure: Failure, oauth: &str) -> OAuthAnswer {
+    let json = |body| OAuthErrorBody::new(body, oauth);
+    match failure {
+        Failure::BadRequest(body) => OAuthAnswer::BadRequest(json(body)),
+        Failure::Unauthorized(body, challenge) => OAuthAnswer::Unauthorized(json(body), challenge),
+        Failure::UnsupportedMediaType(body) => OAuthAnswer::UnsupportedMediaType(json(body)),
+        Failure::Throttled(body, retry_after) => OAuthAnswer::Throttled(json(body), retry_after),
+        Failure::Internal(body) => OAuthAnswer::Internal(json(body)),
+        Failure::Unavailable(body) => OAuthAnswer::Unavailable(json(body)),
+    }
+}
+
+impl From<Failure> for RegistryTokenAnswer {
+    fn from(failure: Failure) -> Self {
+        let json = RegistryErrorBody::new;
+        match failure {
+            Failure::BadRequest(body) | Failure::UnsupportedMediaType(body) => {
+                RegistryTokenAnswer::BadRequest(json(body))
             }
-            ApiError::Unavailable(Json(body)) => OAuthAnswer::Unavailable(oauth_body(body)),
-            ApiError::Internal(Json(body)) => OAuthAnswer::Internal(oauth_body(body)),
-            ApiError::Throttled(Json(body), retry_after) => {
-                OAuthAnswer::Throttled(oauth_body(body), retry_after)
+            Failure::Unauthorized(body, challenge) => {
+                RegistryTokenAnswer::Unauthorized(json(body), challenge)
             }
-            ApiError::BadRequest(Json(body))
-            | ApiError::Forbidden(Json(body))
-            | ApiError::NotFound(Json(body))
-            | ApiError::Conflict(Json(body))
-            | ApiError::PayloadTooLarge(Json(body))
-            | ApiError::UnsupportedMediaType(Json(body)) => {
-                OAuthAnswer::BadRequest(oauth_body(body))
+            Failure::Throttled(body, retry_after) => {
+                RegistryTokenAnswer::Throttled(json(body), retry_after)
             }
+            Failure::Internal(body) => RegistryTokenAnswer::Internal(json(body)),
+            Failure::Unavailable(body) => RegistryTokenAnswer::Unavailable(json(body)),
         }
     }
+}
+
+/// Query parameters poem-openapi could not take.
+fn registry_bad_request(err: poem::Error) -> RegistryTokenAnswer {
+    parse_failure(&err, "no body").into()
 }
 
 /// A body poem-openapi could not take: not form-encoded, or not a form.
 fn oauth_bad_request(err: poem::Error) -> OAuthAnswer {
-    let body = |detail: &str, code: &str| {
-        Json(OAuthErrorBody {
-            detail: detail.into(),
-            code: code.into(),
-            error: "invalid_request".into(),
-        })
-    };
-    if err.status() == poem::http::StatusCode::UNSUPPORTED_MEDIA_TYPE {
-        return OAuthAnswer::UnsupportedMediaType(body(
-            "Unsupported media type: send application/x-www-form-urlencoded.",
-            "unsupported_media_type",
-        ));
-    }
-    // serde_urlencoded's message names the field: "missing field `service`".
-    let detail = format!(
-        "The body is not a valid form ({}): `grant_type`, `service` and `client_id` are required, each field may be given once.",
-        err.to_string().lines().next().unwrap_or_default()
-    );
-    OAuthAnswer::BadRequest(body(&detail, "invalid_request"))
-}
-
-/// A 401 for bad Basic credentials says how to authenticate.
-fn challenge(err: Error) -> ApiError {
-    match ApiError::from(err) {
-        ApiError::Unauthorized(body, _) => {
-            ApiError::Unauthorized(body, Some(BASIC_CHALLENGE.into()))
-        }
-        other => other,
-    }
+    oauth_answer(
+        parse_failure(&err, "application/x-www-form-urlencoded"),
+        "invalid_request",
+    )
 }
 
 fn rfc3339(grant: &ContainerGrant) -> String {
     grant.issued_at().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `GET /token`'s work: the credentials, the scopes, the grant.
+#[allow(clippy::too_many_arguments)]
+async fn grant(
+    state: &AppState,
+    req: &Request,
+    auth: ContainerAuth,
+    service: String,
+    scope: Vec<String>,
+    account: Option<String>,
+    offline_token: Option<String>,
+) -> Result<RegistryTokenAnswer, Error> {
+    let scopes = parse_scopes(scope.iter().map(String::as_str))
+        .map_err(|e| Error::InvalidRequest(e.to_string()))?;
+    let credentials = match auth {
+        ContainerAuth::ContainerBasic(ContainerBasic(basic)) => {
+            Some((basic.username, Secret::new(basic.password)))
+        }
+        // A header that is not Basic credentials is bad credentials, not
+        // an anonymous call.
+        ContainerAuth::Anonymous if req.headers().contains_key(header::AUTHORIZATION) => {
+            return Err(Error::NoActiveAccount);
+        }
+        ContainerAuth::Anonymous => None,
+    };
+    let request = TokenRequest {
+        credentials,
+        account,
+        service,
+        scopes,
+        offline: offline_token.is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        client: client_info(req, &state.http.trusted_proxies),
+    };
+    let grant = state.container.token(request).await?;
+    Ok(RegistryTokenAnswer::Ok(
+        Json(RegistryToken {
+            access_token: grant.token.text.clone(),
+            expires_in: grant.token.expires_in.unwrap_or_default(),
+            issued_at: rfc3339(&grant),
+            refresh_token: grant.refresh.map(|r| r.text),
+            token: grant.token.text,
+        }),
+        "no-store".into(),
+    ))
 }

@@ -232,8 +232,6 @@ pub mod statuses {
         AdminBodyFind = [400, 401, 403, 404, 413, 415, 500, 503];
         /// A Bearer token (an administrator's) and a body.
         BearerBodyAdmin = [400, 401, 403, 413, 415, 500, 503];
-        /// The container registry's `GET /token`.
-        ContainerToken = [400, 401, 429, 500, 503];
     }
 }
 

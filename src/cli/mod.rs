@@ -227,7 +227,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = crate::db::Db::connect(&state::db_settings(&config)).await?;
+            let lock = db.startup_lock().await?;
             db.migrate().await?;
+            lock.release().await?;
             eprintln!("migrations applied");
         }
         Command::User { command } => user(command, config).await?,

@@ -12,7 +12,10 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlxPostgresConnector,
-    sqlx::postgres::{PgConnectOptions, PgPoolOptions},
+    sqlx::{
+        Connection,
+        postgres::{PgConnectOptions, PgConnection, PgPoolOptions},
+    },
 };
 
 /// How to reach the database.
@@ -26,6 +29,41 @@ pub struct DbSettings {
     pub max_connections: u32,
 }
 
+/// The key of the start-up advisory lock ("tokend" in ASCII): the other
+/// advisory locks are SHA-256 prefixes of their names.
+const STARTUP_LOCK_KEY: i64 = 0x746f_6b65_6e64;
+
+/// PostgreSQL connect options; they hold the password, so they print as
+/// `<redacted>`.
+#[derive(Clone)]
+struct PgOptions(PgConnectOptions);
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Held while a process migrates and bootstraps; see [`Db::startup_lock`].
+pub struct StartupLock {
+    conn: Option<PgConnection>,
+}
+
+impl StartupLock {
+    /// Lets the next process start.
+    pub async fn release(self) -> anyhow::Result<()> {
+        if let Some(mut conn) = self.conn {
+            sea_orm::sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(STARTUP_LOCK_KEY)
+                .execute(&mut conn)
+                .await
+                .context("release the start-up lock")?;
+            let _ = conn.close().await;
+        }
+        Ok(())
+    }
+}
+
 /// The connections of one database.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -35,6 +73,9 @@ pub struct Db {
     pub write: DatabaseConnection,
     /// The SQLite database file, when the database is one.
     sqlite_file: Option<PathBuf>,
+    /// How to open a PostgreSQL connection outside the pool (the start-up
+    /// lock's).
+    pg_options: Option<PgOptions>,
     timeout: Duration,
 }
 
@@ -51,12 +92,13 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.timeout)
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
         Ok(Db {
             read: conn.clone(),
             write: conn,
             sqlite_file: None,
+            pg_options: Some(PgOptions(options)),
             timeout: settings.timeout,
         })
     }
@@ -81,6 +123,28 @@ impl Db {
         Migrator::up(&self.write, None)
             .await
             .context("apply database migrations")
+    }
+
+    /// Waits until no other process is starting on this database, then
+    /// keeps them waiting until the lock is released: migrations and the
+    /// first administrator are then made by one replica at a time, however
+    /// many start at once. On PostgreSQL a session advisory lock on a
+    /// connection of its own (outside the pool, whatever its size), which
+    /// PostgreSQL releases by itself if the process dies; SQLite needs none
+    /// (its migrations take the file's write lock).
+    pub async fn startup_lock(&self) -> anyhow::Result<StartupLock> {
+        let Some(PgOptions(options)) = &self.pg_options else {
+            return Ok(StartupLock { conn: None });
+        };
+        let mut conn = PgConnection::connect_with(options)
+            .await
+            .context("connect for the start-up lock")?;
+        sea_orm::sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(STARTUP_LOCK_KEY)
+            .execute(&mut conn)
+            .await
+            .context("take the start-up lock")?;
+        Ok(StartupLock { conn: Some(conn) })
     }
 
     /// Whether the database answers a trivial query.

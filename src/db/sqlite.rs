@@ -60,6 +60,7 @@ pub(super) async fn connect(url: &str, settings: &DbSettings) -> anyhow::Result<
         read: SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
         write: SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
         sqlite_file: (!in_memory).then_some(path),
+        pg_options: None,
         timeout,
     })
 }

@@ -38,8 +38,17 @@ use x509_cert::{
 
 use super::private_key::{PrivateKey, copy_failed, pem_blocks};
 
-/// Subject (and issuer) of the certificates `tokend keys generate` makes.
-pub const CERT_SUBJECT: &str = "CN=tokend token signer";
+/// Organisation of the certificates `tokend keys generate` makes; their
+/// common name is the key's `kid`, so that two certificates in a registry's
+/// `rootcertbundle` (the old key's and the new one's during a rotation)
+/// can be told apart.
+pub const CERT_ORGANISATION: &str = "tokend token signer";
+
+/// Subject (and issuer) of the certificate of the key `kid`.
+pub fn cert_subject(kid: &str) -> String {
+    // A kid is base32 and colons: nothing RFC 4514 would need escaped.
+    format!("CN={kid},O={CERT_ORGANISATION}")
+}
 
 /// A self-signed CA certificate for `key`, valid from an hour ago for `days`,
 /// as PEM.
@@ -55,7 +64,7 @@ pub fn self_signed_pem(key: &PrivateKey, days: u32) -> anyhow::Result<String> {
     // Positive and of full length.
     serial[0] = (serial[0] & 0x7f) | 0x40;
     let serial = SerialNumber::new(&serial).context("serial number")?;
-    let subject = Name::from_str(CERT_SUBJECT).context("subject")?;
+    let subject = Name::from_str(&cert_subject(&key.kid()?)).context("subject")?;
     let spki_der = key.spki_der()?;
     let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).context("public key")?;
     let signer = CertSigner::new(key, spki_der)?;
@@ -214,6 +223,23 @@ mod tests {
             let chain = read_chain(&pem, &key.spki_der().unwrap()).unwrap();
             assert_eq!(chain.len(), 1);
         }
+    }
+
+    #[test]
+    fn two_keys_certificates_have_subjects_naming_their_kid() {
+        use x509_cert::der::DecodePem;
+        let subject = |key: &PrivateKey| {
+            let pem = self_signed_pem(key, 30).unwrap();
+            let cert = x509_cert::Certificate::from_pem(pem.as_bytes()).unwrap();
+            cert.tbs_certificate.subject.to_string()
+        };
+        let (a, b) = (
+            PrivateKey::generate(Algorithm::ES256, 0).unwrap(),
+            PrivateKey::generate(Algorithm::ES256, 0).unwrap(),
+        );
+        let (kid_a, kid_b) = (a.kid().unwrap(), b.kid().unwrap());
+        assert_eq!(subject(&a), format!("CN={kid_a},O=tokend token signer"));
+        assert_eq!(subject(&b), format!("CN={kid_b},O=tokend token signer"));
     }
 
     /// The signature verifies with the certificate's own public key, by the

@@ -40,12 +40,16 @@ pub async fn prepare(config: &Config, extras: &Extras) -> anyhow::Result<Prepare
     // Every setting is checked before anything connects.
     let prebuilt = Prebuilt::from_settings(config, extras)?;
     let db = Db::connect(&state::db_settings(config)).await?;
+    // Replicas started together take turns: the first migrates and creates
+    // the administrator, the others then find both done.
+    let lock = db.startup_lock().await?;
     db.migrate().await?;
     let state = AppState::build(config, &db, extras, prebuilt).await?;
     let generated_password = state
         .bootstrap(config)
         .await
         .context("create the first administrator")?;
+    lock.release().await?;
     Ok(Prepared {
         state,
         db,

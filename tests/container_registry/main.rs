@@ -6,6 +6,7 @@
 //! The tests skip, saying why, when either program is missing; `.ci/run`
 //! installs both, so CI never skips them.
 
+mod deploy;
 mod image;
 mod registry;
 

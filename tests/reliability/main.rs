@@ -10,5 +10,6 @@ mod crash;
 mod disk;
 mod faults;
 mod proxy;
+mod replicas;
 mod secrets;
 mod shutdown;

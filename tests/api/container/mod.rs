@@ -1,6 +1,7 @@
 //! `GET|POST /token`: the container registry token server.
 
 mod basic;
+mod deploy;
 mod get;
 mod oauth;
 mod rows;
