@@ -7,10 +7,12 @@ pub mod api_token;
 pub mod auth;
 pub mod body;
 pub mod client;
+mod console;
 pub mod container;
 pub mod error;
 pub mod json_keys;
 pub mod json_string;
+pub mod keys;
 pub mod meta;
 mod middleware;
 pub mod oauth;
@@ -57,6 +59,7 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
             tokens::TokensApi,
             api_token::ApiTokenApi,
             admin::AdminApi,
+            keys::KeysApi,
             oauth::OAuthApi,
             meta::MetaApi,
             container::ContainerApi,
@@ -85,6 +88,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let request_timeout = state.http.request_timeout;
     Route::new()
         .nest("/docs", docs)
+        .nest("/ui", console::endpoint())
         .at("/openapi.json", spec)
         .nest("/", api)
         .catch_all_error(error::to_json_error)

@@ -96,6 +96,16 @@ impl Registry {
         self.expire_row(&row, affect_tree).await
     }
 
+    /// Expires every active token of a user but those of the tree of their
+    /// token `spared` (the session a password change comes from); returns
+    /// how many.
+    pub async fn expire_user_but_tree(&self, user_id: Uuid, spared: Uuid) -> Result<u64> {
+        let row = self.find_for_user(user_id, spared).await?;
+        self.store
+            .expire_user_but_tree(user_id, row.root_id, self.now())
+            .await
+    }
+
     /// Expires every active token of a user; returns how many.
     pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
         self.store.expire_user(user_id, self.now()).await
