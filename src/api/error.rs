@@ -214,6 +214,8 @@ pub mod statuses {
         JwtOnly = [401, 403, 500, 503];
         /// An access JWT only, POSTed (a body is limited, and refused when too large).
         JwtOnlyPost = [401, 403, 413, 500, 503];
+        /// An access JWT only, a body with a password checked under the throttle.
+        OwnPassword = [400, 401, 403, 413, 415, 429, 500, 503];
         /// An access JWT only, about something that may be missing.
         JwtOnlyFind = [401, 403, 404, 500, 503];
         /// An administrator, nothing else.

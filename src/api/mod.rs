@@ -7,12 +7,14 @@ pub mod api_token;
 pub mod auth;
 pub mod body;
 pub mod client;
+mod console;
 pub mod container;
 pub mod container_errors;
 pub mod error;
 pub mod form;
 pub mod json_keys;
 pub mod json_string;
+pub mod keys;
 pub mod meta;
 mod middleware;
 pub mod oauth;
@@ -59,6 +61,7 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
             tokens::TokensApi,
             api_token::ApiTokenApi,
             admin::AdminApi,
+            keys::KeysApi,
             oauth::OAuthApi,
             meta::MetaApi,
             container::ContainerApi,
@@ -87,6 +90,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let request_timeout = state.http.request_timeout;
     Route::new()
         .nest("/docs", docs)
+        .nest("/ui", console::endpoint())
         .at("/openapi.json", spec)
         .nest("/", api)
         .catch_all_error(error::to_json_error)

@@ -96,6 +96,25 @@ impl Registry {
         self.expire_row(&row, affect_tree).await
     }
 
+    /// The tree (its root's id) of one of a user's tokens: the session a
+    /// call with that token belongs to. A token that is gone is not valid.
+    pub async fn session_of(&self, user_id: Uuid, token_id: Uuid) -> Result<Uuid> {
+        match self.find_for_user(user_id, token_id).await {
+            Ok(row) => Ok(row.root_id),
+            Err(Error::NotFound) => Err(Error::TokenNotValid),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Expires every active token of a user but those of the tree rooted at
+    /// `spared` (the session a password change comes from); returns how
+    /// many.
+    pub async fn expire_user_but_tree(&self, user_id: Uuid, spared: Uuid) -> Result<u64> {
+        self.store
+            .expire_user_but_tree(user_id, spared, self.now())
+            .await
+    }
+
     /// Expires every active token of a user; returns how many.
     pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
         self.store.expire_user(user_id, self.now()).await

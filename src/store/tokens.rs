@@ -214,6 +214,24 @@ impl TokenStore {
         Ok(expired)
     }
 
+    /// Expires every active token of a user but those of the tree rooted
+    /// at `spared`, holding the user's lock like [`expire_user`](Self::expire_user).
+    pub async fn expire_user_but_tree(
+        &self,
+        user_id: Uuid,
+        spared: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let txn = self.db.write.begin().await?;
+        lock(&txn, &[user_id]).await?;
+        let which = Condition::all()
+            .add(tokens::Column::UserId.eq(user_id))
+            .add(tokens::Column::RootId.ne(spared));
+        let expired = expire_where(&txn, which, now).await?;
+        txn.commit().await?;
+        Ok(expired)
+    }
+
     /// Deletes up to `limit` tokens dead before `cutoff`, in a short
     /// transaction of its own; returns (how many were found, how many went).
     pub async fn archive_batch(&self, cutoff: DateTime<Utc>, limit: u64) -> Result<(u64, u64)> {

@@ -1,6 +1,8 @@
 //! Users: their accounts, signing in, and what reaches their tokens too
 //! (a new password, deactivation, deletion, expiring everything).
 
+mod own;
+
 use entity::users;
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
@@ -366,7 +368,7 @@ pub fn validate_username(name: &str) -> Result<()> {
     }
 }
 
-fn validate_password(password: &Secret) -> Result<()> {
+pub(crate) fn validate_password(password: &Secret) -> Result<()> {
     let len = password.expose().chars().count();
     if len == 0 || len > 1024 {
         return Err(Error::InvalidRequest(
