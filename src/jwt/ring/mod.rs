@@ -155,10 +155,11 @@ impl KeyRing {
         self.sign_with_header(&self.header, claims)
     }
 
-    /// Like [`sign`](Self::sign), and the header also carries the signing
-    /// key's certificate chain as `x5c` when one is configured.
-    pub fn sign_with_x5c<T: Serialize>(&self, claims: &T) -> Result<String> {
+    /// Like [`sign_typed`](Self::sign_typed), and the header also carries
+    /// the signing key's certificate chain as `x5c` when one is configured.
+    pub fn sign_with_x5c<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
         let mut header = self.header.clone();
+        header.typ = Some(typ.to_owned());
         header.x5c = self.signing_cert_chain();
         self.sign_with_header(&header, claims)
     }
