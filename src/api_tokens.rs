@@ -63,7 +63,8 @@ pub fn well_formed(token: &str) -> bool {
         }
 }
 
-fn digest(token: &str) -> String {
+/// Lowercase hex SHA-256 of a bearer secret: what is stored instead of it.
+pub fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -105,6 +106,24 @@ impl ApiTokens {
     /// Revokes the user's token; true when there was one.
     pub async fn revoke(&self, user_id: Uuid) -> Result<bool> {
         self.store.delete_for_user(user_id).await
+    }
+
+    /// A token's row and its active owner, without counting it as a use
+    /// (introspection). The caller has checked its shape.
+    pub async fn inspect(&self, token: &str) -> Result<(api_tokens::Model, users::Model)> {
+        let (row, user) = self
+            .store
+            .find_by_digest(&digest(token))
+            .await?
+            .ok_or(Error::TokenNotValid)?;
+        let user = user.filter(|u| u.is_active).ok_or(Error::TokenNotValid)?;
+        Ok((row, user))
+    }
+
+    /// Deletes the token itself (RFC 7009 revocation by its holder); true
+    /// when it existed.
+    pub async fn revoke_token(&self, token: &str) -> Result<bool> {
+        self.store.delete_by_digest(&digest(token)).await
     }
 
     /// The active owner of a token. The caller has checked its shape.

@@ -18,6 +18,13 @@ pub enum Error {
     TokenNotValid,
     #[error("Authentication credentials were not provided.")]
     NotAuthenticated,
+    /// An OAuth client's credentials are missing, unknown or wrong.
+    #[error("Client authentication failed: send a registered client's id and secret.")]
+    InvalidClient,
+    /// A token tokend cannot revoke (an anonymous container registry
+    /// token, which is not registered).
+    #[error("This kind of token cannot be revoked.")]
+    UnsupportedTokenType,
     #[error("You do not have permission to perform this action.")]
     PermissionDenied,
     #[error("Not found.")]
@@ -41,6 +48,8 @@ impl Error {
             Error::NoActiveAccount => "no_active_account",
             Error::TokenNotValid => "token_not_valid",
             Error::NotAuthenticated => "not_authenticated",
+            Error::InvalidClient => "invalid_client",
+            Error::UnsupportedTokenType => "unsupported_token_type",
             Error::PermissionDenied => "permission_denied",
             Error::NotFound => "not_found",
             Error::Conflict(_) => "conflict",

@@ -10,7 +10,8 @@
 //! 2. connections and migrations — [`db`];
 //! 3. the tables' reads and writes — [`store`];
 //! 4. services — [`passwords`], [`jwt`], [`health`], [`throttle`],
-//!    [`api_tokens`], [`registry`], [`users`], [`container`], [`auth`];
+//!    [`api_tokens`], [`clients`], [`registry`], [`users`], [`container`],
+//!    [`auth`], [`oauth`];
 //! 5. every service, built from the settings — [`state`];
 //! 6. HTTP — [`api`];
 //! 7. the application and its scheduler — [`startup`];
@@ -27,9 +28,11 @@ pub mod store;
 
 pub mod api_tokens;
 pub mod auth;
+pub mod clients;
 pub mod container;
 pub mod health;
 pub mod jwt;
+pub mod oauth;
 pub mod passwords;
 pub mod registry;
 pub mod throttle;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     api_tokens::ApiTokens,
     auth::ValidatorChain,
+    clients::Clients,
     clock::{self, SharedClock},
     config::{Config, TrustedProxies},
     container::{ContainerPolicy, ContainerSettings, ContainerTokenServer},
@@ -16,13 +17,14 @@ use crate::{
     error::Result,
     health::Health,
     jwt::{Generate, KeyRing, KeySettings},
+    oauth::OAuth,
     passwords::{self, Passwords},
     registry::{
         Registry, TokenSettings,
         pipeline::{Pipeline, RegistrationStep},
     },
     secret::Secret,
-    store::{ApiTokenStore, LoginFailureStore, TokenStore, UserStore},
+    store::{ApiTokenStore, ClientStore, LoginFailureStore, TokenStore, UserStore},
     throttle::{self, Throttle},
     users::Users,
 };
@@ -36,6 +38,11 @@ pub struct HttpSettings {
     pub max_body_size: usize,
     /// `request_timeout`.
     pub request_timeout: Duration,
+    /// `public_url` (no trailing slash): the base of the discovery
+    /// documents, which are off without it.
+    pub public_url: Option<String>,
+    /// The `iss` of tokens (`issuer`, or else `public_url`).
+    pub issuer: Option<String>,
 }
 
 /// What a library user adds to tokend when building it: registration steps
@@ -66,6 +73,10 @@ pub struct AppState {
     /// The container registry token server behind `/token`.
     pub container: ContainerTokenServer,
     pub validators: ValidatorChain,
+    /// Registered OAuth clients.
+    pub clients: Clients,
+    /// Revocation and introspection.
+    pub oauth: OAuth,
     pub health: Health,
     /// What every service takes "now" from.
     pub clock: SharedClock,
@@ -142,13 +153,25 @@ impl AppState {
         .await?;
         let container =
             ContainerTokenServer::new(container, users.clone(), registry.clone(), &keys);
+        let validators = ValidatorChain::standard(api_tokens.clone(), registry.clone());
+        let clients = Clients::new(ClientStore::new(db.clone()), clock.clone());
+        let oauth = OAuth::new(
+            registry.clone(),
+            api_tokens.clone(),
+            clients.clone(),
+            validators.clone(),
+        );
         Ok(AppState {
             http: HttpSettings {
                 trusted_proxies: config.trusted_proxies.clone(),
                 max_body_size: config.max_body_size,
                 request_timeout: config.request_timeout.0,
+                public_url: config.public_url().map(str::to_owned),
+                issuer: config.issuer(),
             },
-            validators: ValidatorChain::standard(api_tokens.clone(), registry.clone()),
+            validators,
+            clients,
+            oauth,
             keys,
             registry,
             users,
@@ -194,7 +217,7 @@ pub fn key_settings(config: &Config) -> KeySettings {
         keys: config.keys.clone(),
         signing_kid: config.signing_kid.clone(),
         data_dir: config.data_dir.clone(),
-        issuer: config.issuer.clone(),
+        issuer: config.issuer(),
         leeway: config.leeway.0,
     }
 }
@@ -206,7 +229,7 @@ fn token_settings(config: &Config) -> TokenSettings {
         rotate_refresh_tokens: config.rotate_refresh_tokens,
         expire_on_refresh: config.expire_on_refresh,
         refresh_reuse_grace: config.refresh_reuse_grace.0,
-        issuer: config.issuer.clone(),
+        issuer: config.issuer(),
         audience: config.audience.clone(),
     }
 }
@@ -216,6 +239,6 @@ fn container_settings(config: &Config) -> ContainerSettings {
         services: config.container_services.clone(),
         lifetime: config.container_token_lifetime.0,
         rules: config.container.rules.clone(),
-        issuer: config.issuer.clone(),
+        issuer: config.issuer(),
     }
 }

@@ -5,5 +5,6 @@ pub mod prelude;
 pub mod api_tokens;
 pub mod devices;
 pub mod login_failures;
+pub mod oauth_clients;
 pub mod tokens;
 pub mod users;

@@ -10,6 +10,7 @@ mod m20261123_000005_create_api_tokens;
 mod m20261202_000006_devices_per_user;
 mod m20261202_000007_login_attempts_pending;
 mod m20261202_000008_username_keys;
+mod m20261202_000009_oauth_clients;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_devices_per_user::Migration),
             Box::new(m20261202_000007_login_attempts_pending::Migration),
             Box::new(m20261202_000008_username_keys::Migration),
+            Box::new(m20261202_000009_oauth_clients::Migration),
         ]
     }
 }

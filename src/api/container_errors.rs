@@ -128,6 +128,7 @@ pub fn parse_failure(err: &poem::Error, media: &str) -> Failure {
         return Failure::UnsupportedMediaType(ErrorBody {
             detail: format!("Unsupported media type: send {media}."),
             code: "unsupported_media_type".into(),
+            error: None,
         });
     }
     let detail = match err.downcast_ref::<poem_openapi::error::ParseParamError>() {
@@ -144,5 +145,6 @@ pub fn parse_failure(err: &poem::Error, media: &str) -> Failure {
     Failure::BadRequest(ErrorBody {
         detail,
         code: "invalid_request".into(),
+        error: None,
     })
 }

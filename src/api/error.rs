@@ -19,6 +19,9 @@ use poem_openapi::{
 
 use crate::error::Error;
 
+/// The challenge of a 401 for an OAuth client's credentials.
+pub const CLIENT_CHALLENGE: &str = "Basic realm=\"tokend\"";
+
 /// The body of every error answer.
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
@@ -28,8 +31,13 @@ pub struct ErrorBody {
     /// A machine code: `invalid_request`, `no_active_account`, `token_not_valid`,
     /// `not_authenticated`, `permission_denied`, `not_found`, `method_not_allowed`,
     /// `conflict`, `payload_too_large`, `unsupported_media_type`, `throttled`,
-    /// `internal_error`, `unavailable`.
+    /// `internal_error`, `unavailable`; on the OAuth endpoints also
+    /// `invalid_client` and `unsupported_token_type`.
     pub code: String,
+    /// RFC 6749's error code, on the OAuth endpoints only: `invalid_request`,
+    /// `invalid_client`, `unsupported_token_type`, `invalid_token`, …
+    #[oai(skip_serializing_if_is_none)]
+    pub error: Option<String>,
 }
 
 impl ErrorBody {
@@ -37,6 +45,7 @@ impl ErrorBody {
         Json(ErrorBody {
             detail: detail.into(),
             code: code.into(),
+            error: None,
         })
     }
 }
@@ -46,6 +55,7 @@ impl poem_openapi::types::Example for ErrorBody {
         ErrorBody {
             detail: "Token is invalid or expired".into(),
             code: "token_not_valid".into(),
+            error: None,
         }
     }
 }
@@ -100,7 +110,10 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let body = || ErrorBody::new(err.to_string(), err.code());
         match &err {
-            Error::InvalidRequest(_) => ApiError::BadRequest(body()),
+            Error::InvalidRequest(_) | Error::UnsupportedTokenType => ApiError::BadRequest(body()),
+            Error::InvalidClient => {
+                ApiError::Unauthorized(body(), Some(CLIENT_CHALLENGE.to_owned()))
+            }
             Error::NoActiveAccount | Error::TokenNotValid | Error::NotAuthenticated => {
                 ApiError::Unauthorized(body(), None)
             }
@@ -198,6 +211,8 @@ pub mod statuses {
     sets! {
         /// `/ready`: the database.
         Ready = [500, 503];
+        /// The discovery documents: off without `public_url`.
+        Discovery = [404];
         /// A body of credentials: parsed, checked, throttled.
         Login = [400, 401, 413, 415, 429, 500, 503];
         /// A token in a body, no other credentials (refresh, verify, expire).
@@ -234,6 +249,11 @@ pub mod statuses {
         AdminBodyFind = [400, 401, 403, 404, 413, 415, 500, 503];
         /// A Bearer token (an administrator's) and a body.
         BearerBodyAdmin = [400, 401, 403, 413, 415, 500, 503];
+        /// Revocation and introspection: a client's credentials (or an
+        /// administrator's Bearer token) and a body.
+        OAuthBody = [400, 401, 403, 413, 415, 500, 503];
+        /// The container registry's `GET /token`.
+        ContainerToken = [400, 401, 429, 500, 503];
     }
 }
 

@@ -145,18 +145,22 @@ impl AllowedMethods {
         let path = segments(path);
         self.0
             .iter()
-            .find(|(route, _)| {
-                route.len() == path.len()
-                    && route
-                        .iter()
-                        .zip(&path)
-                        .all(|(r, p)| r == p || r.starts_with('{') || r.starts_with(':'))
-            })
+            .find(|(route, _)| route_matches(route, &path))
             .map(|(_, methods)| methods.as_str())
     }
 }
 
-fn segments(path: &str) -> Vec<String> {
+/// Whether a documented route matches a request's path; a parameter segment
+/// (`{param}` or `:param`) matches any segment.
+pub(super) fn route_matches(route: &[String], path: &[String]) -> bool {
+    route.len() == path.len()
+        && route
+            .iter()
+            .zip(path)
+            .all(|(r, p)| r == p || r.starts_with('{') || r.starts_with(':'))
+}
+
+pub(super) fn segments(path: &str) -> Vec<String> {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(String::from)

@@ -6,10 +6,13 @@ pub mod admin;
 pub mod api_token;
 pub mod auth;
 pub mod body;
+mod challenge;
 pub mod client;
+pub mod clients;
 mod console;
 pub mod container;
 pub mod container_errors;
+pub mod discovery;
 pub mod error;
 pub mod form;
 pub mod json_keys;
@@ -18,6 +21,7 @@ pub mod keys;
 pub mod meta;
 mod middleware;
 pub mod oauth;
+mod oauth_errors;
 pub mod protocol_errors;
 pub mod token;
 pub mod tokens;
@@ -39,12 +43,12 @@ pub enum ApiTags {
     /// The caller's personal API token.
     #[oai(rename = "API token")]
     ApiToken,
-    /// Users and the registry, for administrators.
+    /// Users, the registry and OAuth clients, for administrators.
     Administration,
     /// RFC 7009 revocation and RFC 7662 introspection.
     #[oai(rename = "OAuth")]
     OAuth,
-    /// Liveness, readiness and public keys.
+    /// Liveness, readiness, public keys and discovery.
     Meta,
     /// The token server of the Docker registry token authentication spec,
     /// for container registries that delegate authentication to tokend.
@@ -62,8 +66,10 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
             api_token::ApiTokenApi,
             admin::AdminApi,
             keys::KeysApi,
+            clients::ClientsApi,
             oauth::OAuthApi,
             meta::MetaApi,
+            discovery::DiscoveryApi,
             container::ContainerApi,
         ),
         "tokend",
@@ -84,6 +90,7 @@ pub fn spec_json() -> String {
 pub fn app(state: AppState) -> impl Endpoint + 'static {
     let api = service();
     let allowed = middleware::AllowedMethods::of(&api);
+    let bearer_routes = challenge::BearerRoutes::of(&api);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let max_body = state.http.max_body_size;
@@ -97,6 +104,8 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .around(move |ep, req| middleware::limit_body(ep, req, max_body))
         .around(move |ep, req| middleware::deadline(ep, req, request_timeout))
         .around(move |ep, req| middleware::add_allow_header(ep, req, allowed.clone()))
+        .around(move |ep, req| challenge::add_bearer_challenge(ep, req, bearer_routes.clone()))
+        .around(oauth_errors::add_oauth_error)
         .with(CatchPanic::new().with_handler(|_| error::internal_response()))
         .data(state.validators.clone())
         .data(state)

@@ -4,7 +4,10 @@ use std::{io::BufRead, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod keys;
+
+use client::ClientCommand;
 
 use keys::{KeyAlg, generate_key, list_keys};
 
@@ -44,6 +47,11 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         command: TokensCommand,
+    },
+    /// Manage registered OAuth clients (resource servers).
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
     },
     /// Remove dead tokens from the registry.
     Archive {
@@ -239,6 +247,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let state = prepare(&config).await?;
             let expired = state.users.expire_all(&name).await?;
             eprintln!("expired {expired} tokens of {name}");
+        }
+        Command::Client { command } => {
+            let state = prepare(&config).await?;
+            client::client(command, &state).await?;
         }
         Command::Archive {
             expired_before,

@@ -46,7 +46,12 @@ pub struct Config {
     pub keys: Vec<KeyConfig>,
     /// `kid` of the key that signs; default: the first key.
     pub signing_kid: Option<String>,
-    /// `iss` put in and required on every token, when set.
+    /// Where clients reach tokend, like `https://auth.example.com`: the
+    /// base of the discovery documents' URLs, and `issuer` unless that is
+    /// set. Without it the discovery documents answer 404.
+    pub public_url: Option<String>,
+    /// `iss` put in and required on every token, when set (default:
+    /// `public_url`).
     pub issuer: Option<String>,
     /// `aud` put in and required on every token, when set.
     pub audience: Option<String>,
@@ -112,6 +117,7 @@ impl Default for Config {
             secret: None,
             keys: Vec::new(),
             signing_kid: None,
+            public_url: None,
             issuer: None,
             audience: None,
             leeway: HumanDuration(Duration::ZERO),
@@ -262,6 +268,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(url) = &self.public_url {
+            values::check_public_url(url).map_err(|why| ConfigError::new("public_url", why))?;
+        }
         if self.trust_proxy_headers.is_some() {
             return Err(ConfigError::new(
                 "trust_proxy_headers",
@@ -298,6 +307,18 @@ impl Config {
         Ok(())
     }
 
+    /// The `iss` of tokens: `issuer`, or else `public_url`.
+    pub fn issuer(&self) -> Option<String> {
+        self.issuer
+            .clone()
+            .or_else(|| self.public_url().map(str::to_owned))
+    }
+
+    /// `public_url` without a trailing slash, when set.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref().map(|u| u.trim_end_matches('/'))
+    }
+
     /// The database URL, defaulting to a SQLite file in `data_dir`.
     pub fn database_url(&self) -> String {
         match &self.database_url {
@@ -330,64 +351,4 @@ fn describe(err: &figment::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn from_toml(text: &str) -> Result<Config, String> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(text))
-            .extract()
-            .map_err(|e| describe(&e))
-    }
-
-    #[test]
-    fn registry_rules_from_the_file_replace_the_default_list() {
-        let c = from_toml(
-            r#"
-            [[registry.rules]]
-            account = ""
-            repository = "public/*"
-            actions = ["pull"]
-
-            [[registry.rules]]
-            account = "*"
-            type = "registry"
-            repository = "catalog"
-            actions = ["*"]
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.container.rules.len(), 2);
-        assert_eq!(c.container.rules[0].resource_type, "repository");
-        assert_eq!(c.container.rules[1].resource_type, "registry");
-        assert!(c.validate().is_ok());
-    }
-
-    #[test]
-    fn registry_service_takes_a_list_or_comma_separated_names() {
-        let c = from_toml(r#"registry_service = "one, two""#).unwrap();
-        assert_eq!(c.container_services, ["one", "two"]);
-        let c = from_toml(r#"registry_service = ["three"]"#).unwrap();
-        assert_eq!(c.container_services, ["three"]);
-    }
-
-    #[test]
-    fn a_zero_request_timeout_is_refused_by_name() {
-        assert_eq!(
-            from_toml("").unwrap().request_timeout.0,
-            Duration::from_secs(30)
-        );
-        let c = from_toml(r#"request_timeout = "0s""#).unwrap();
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("request_timeout: must be"), "{err}");
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug_output() {
-        let c = Config {
-            secret: Some(Secret::new("super-secret-value-super-secret-value")),
-            ..Config::default()
-        };
-        assert!(!format!("{c:?}").contains("super-secret"));
-    }
-}
+mod tests;

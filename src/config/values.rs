@@ -242,3 +242,26 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
             format!("`{text}` is not a number of hops, an IP address or a network like 10.0.0.0/8")
         })
 }
+
+/// An absolute `http(s)://host[:port][/path]` URL, without a query, a
+/// fragment or credentials: what `public_url` must be.
+pub fn check_public_url(url: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("`{url}` is not an absolute http(s) URL: {why}"));
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        return bad("it must start with https:// or http://");
+    };
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return bad("it has no host");
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("it contains whitespace");
+    }
+    if url.contains(['?', '#', '@']) {
+        return bad("a query, a fragment or credentials have no place in it");
+    }
+    Ok(())
+}

@@ -106,6 +106,7 @@ mod tests {
                 sub: user_id.to_string(),
                 user_id,
                 username: username.into(),
+                client_id: "tokend".into(),
                 iss: None,
                 aud: None,
             },

@@ -10,7 +10,9 @@ mod private_key;
 mod ring;
 mod signature;
 
-pub use claims::{Claims, ContainerAccess, ContainerClaims, TokenType};
+pub use claims::{
+    ACCESS_TYP, Claims, ContainerAccess, ContainerClaims, DIRECT_CLIENT_ID, REFRESH_TYP, TokenType,
+};
 pub use jsonwebtoken::Algorithm;
 pub use key::{Generate, Key, alg_name, write_private};
 pub use private_key::{MIN_RSA_BITS, PrivateKey, libtrust_kid, pem_blocks};

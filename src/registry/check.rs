@@ -50,7 +50,7 @@ impl Registry {
         Ok(claims)
     }
 
-    async fn check_claims(&self, claims: Claims) -> Result<ValidToken> {
+    pub(super) async fn check_claims(&self, claims: Claims) -> Result<ValidToken> {
         let (row, user) = self
             .store
             .find_by_jti(claims.jti)
@@ -65,19 +65,6 @@ impl Registry {
     pub async fn expire(&self, token: &str, affect_tree: bool) -> Result<u64> {
         let valid = self.check(token, None).await?;
         self.expire_row(&valid.row, affect_tree).await
-    }
-
-    /// Revokes a token (RFC 7009): a refresh token takes its whole tree. A
-    /// token that is not valid is left alone, without an error.
-    pub async fn revoke(&self, token: &str) -> Result<()> {
-        match self.check(token, None).await {
-            Ok(valid) => {
-                let tree = valid.claims.token_type == TokenType::Refresh;
-                self.expire_row(&valid.row, tree).await.map(drop)
-            }
-            Err(Error::TokenNotValid) => Ok(()),
-            Err(e) => Err(e),
-        }
     }
 
     /// Expires one registry row, or its whole tree.

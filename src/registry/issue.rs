@@ -171,6 +171,9 @@ impl Registry {
             access: token.access.clone(),
         };
         // Registry 3.x also accepts the certificate chain in the header.
-        self.signed(row, &claims, true)
+        let text = self
+            .keys
+            .sign_with_x5c(TokenType::Container.jwt_typ(), &claims)?;
+        Ok(super::issued(row, text))
     }
 }

@@ -6,12 +6,14 @@
 //! - [`issue`]: a pair for a login, a container registry token.
 //! - [`refresh`]: the refresh rules (rotation, reuse, expire on refresh).
 //! - [`check`]: whether a token is valid, and expiring tokens.
+//! - [`inspect`]: any registered JWT, for revocation and introspection.
 //! - [`listing`]: pages of tokens.
 //! - [`archive`]: removing dead tokens.
 //! - [`pipeline`]: the registration steps.
 
 pub mod archive;
 pub mod check;
+pub mod inspect;
 pub mod issue;
 pub mod listing;
 pub mod pipeline;
@@ -21,19 +23,19 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use entity::{tokens, users};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::{
     clock::SharedClock,
     config::Lifetime,
     error::Result,
-    jwt::{Claims, KeyRing, TokenType},
+    jwt::{Claims, DIRECT_CLIENT_ID, KeyRing, TokenType},
     store::TokenStore,
 };
 use pipeline::Pipeline;
 
 pub use check::ValidToken;
+pub use inspect::Inspected;
 pub use issue::{ContainerIssued, ContainerToken, TokenPair};
 pub use refresh::Refreshed;
 
@@ -137,33 +139,24 @@ impl Registry {
             sub: user.id.to_string(),
             user_id: user.id,
             username: user.username.clone(),
+            client_id: DIRECT_CLIENT_ID.to_owned(),
             iss: self.settings.issuer.clone(),
             aud: audience.map(str::to_owned),
         };
-        self.signed(row, &claims, false)
+        let text = self.keys.sign_claims(&claims)?;
+        Ok(issued(row, text))
     }
+}
 
-    /// Signs `claims` for `row`; with `x5c` the header carries the signing
-    /// key's certificate chain when one is configured.
-    fn signed<T: Serialize>(
-        &self,
-        row: &tokens::Model,
-        claims: &T,
-        x5c: bool,
-    ) -> Result<IssuedToken> {
-        let text = if x5c {
-            self.keys.sign_with_x5c(claims)?
-        } else {
-            self.keys.sign(claims)?
-        };
-        Ok(IssuedToken {
-            text,
-            jti: row.jti,
-            issued_at: row.issued_at,
-            expires_in: row
-                .expires_at
-                .map(|t| (t - row.issued_at).num_seconds().max(0) as u64),
-        })
+/// The token of `row`, signed as `text`.
+fn issued(row: &tokens::Model, text: String) -> IssuedToken {
+    IssuedToken {
+        text,
+        jti: row.jti,
+        issued_at: row.issued_at,
+        expires_in: row
+            .expires_at
+            .map(|t| (t - row.issued_at).num_seconds().max(0) as u64),
     }
 }
 

@@ -57,6 +57,15 @@ impl ApiTokenStore {
         Ok(result.rows_affected > 0)
     }
 
+    /// Deletes the token with this digest; true when there was one.
+    pub async fn delete_by_digest(&self, digest: &str) -> Result<bool> {
+        let result = api_tokens::Entity::delete_many()
+            .filter(api_tokens::Column::Digest.eq(digest))
+            .exec(&self.db.write)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
     /// The token with this digest, and its user.
     pub async fn find_by_digest(
         &self,

@@ -5,6 +5,7 @@
 pub mod api_tokens;
 mod cursor;
 pub mod login_failures;
+pub mod oauth_clients;
 mod sqlite_reader;
 mod token_txn;
 pub mod tokens;
@@ -13,6 +14,7 @@ pub mod users;
 pub use api_tokens::ApiTokenStore;
 pub use cursor::{CURSOR_PATTERN, Cursor};
 pub use login_failures::{Attempts, FailureKey, LoginFailureStore, Window};
+pub use oauth_clients::ClientStore;
 pub use token_txn::TokenTxn;
 pub use tokens::{Device, Page, PageQuery, Registration, TokenState, TokenStore};
 pub use users::UserStore;

@@ -19,5 +19,6 @@ mod openapi;
 mod own_password;
 mod races;
 mod sessions;
+mod standards;
 mod startup;
 mod token;

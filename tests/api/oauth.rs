@@ -55,7 +55,8 @@ async fn introspection_is_registry_aware() {
     let body: Value = introspect(access.clone()).await.json().await.unwrap();
     assert_eq!(body["active"], true);
     assert_eq!(body["username"], "admin");
-    assert_eq!(body["token_type"], "access");
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["tokend_kind"], "access");
     assert!(body["exp"].is_i64() && body["iat"].is_i64() && body["jti"].is_string());
 
     app.expire(&access, false).await;

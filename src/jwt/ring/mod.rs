@@ -155,11 +155,26 @@ impl KeyRing {
         self.sign_with_header(&self.header, claims)
     }
 
-    /// Like [`sign`](Self::sign), and the header also carries the signing
-    /// key's certificate chain as `x5c` when one is configured.
-    pub fn sign_with_x5c<T: Serialize>(&self, claims: &T) -> Result<String> {
+    /// Like [`sign_typed`](Self::sign_typed), and the header also carries
+    /// the signing key's certificate chain as `x5c` when one is configured.
+    pub fn sign_with_x5c<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
         let mut header = self.header.clone();
+        header.typ = Some(typ.to_owned());
         header.x5c = self.signing_cert_chain();
+        self.sign_with_header(&header, claims)
+    }
+
+    /// Signs an access or refresh token: the header's `typ` says which
+    /// (`at+jwt` for access tokens, RFC 9068).
+    pub fn sign_claims(&self, claims: &Claims) -> Result<String> {
+        self.sign_typed(claims.token_type.jwt_typ(), claims)
+    }
+
+    /// Signs claims with the signing key; the header carries its `kid` and
+    /// `typ`.
+    pub fn sign_typed<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String> {
+        let mut header = self.header.clone();
+        header.typ = Some(typ.to_owned());
         self.sign_with_header(&header, claims)
     }
 
@@ -173,6 +188,16 @@ impl KeyRing {
     /// `audience` is what `aud` must be; with `None`, a token that has an
     /// `aud` is refused.
     pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Result<T> {
+        self.verify_with_header(token, audience)
+            .map(|(_, claims)| claims)
+    }
+
+    /// [`verify`](Self::verify), and the token's header.
+    fn verify_with_header<T: DeserializeOwned>(
+        &self,
+        token: &str,
+        audience: Option<&str>,
+    ) -> Result<(Header, T)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::TokenNotValid);
         }
@@ -221,10 +246,12 @@ impl KeyRing {
         if !self.in_time(time("exp")?, time("nbf")?) {
             return Err(Error::TokenNotValid);
         }
-        serde_json::from_value(data.claims).map_err(|_| Error::TokenNotValid)
+        let claims = serde_json::from_value(data.claims).map_err(|_| Error::TokenNotValid)?;
+        Ok((header, claims))
     }
 
-    /// [`verify`](Self::verify) for tokend's own claims, remembering the
+    /// [`verify`](Self::verify) for tokend's own claims, whose header's
+    /// `typ` must be that of their kind, remembering the
     /// tokens it verified: a token seen before costs a hash, a constant-time
     /// comparison and the time checks instead of a signature check (see
     /// `jwt::cache`). The ring never changes while it serves, so a signature
@@ -240,7 +267,12 @@ impl KeyRing {
                 Err(Error::TokenNotValid)
             };
         }
-        let Timed { claims, nbf } = self.verify(token, audience)?;
+        let (header, Timed { claims, nbf }) = self.verify_with_header(token, audience)?;
+        // The header's `typ` must be that of the claimed kind: a refresh
+        // token is never taken where an access token is, nor the reverse.
+        if !claims.token_type.accepts_typ(header.typ.as_deref()) {
+            return Err(Error::TokenNotValid);
+        }
         let verified = Verified { claims, nbf };
         self.verified.put(token, audience, &verified);
         Ok(verified.claims)

@@ -117,7 +117,7 @@ fn ecdsa_tokens_with_the_high_s_twin_of_their_signature_are_refused() {
         let (ring, _dir) = ring(alg);
         let key = ring.signing_key();
         let curve = Curve::of(key.alg).unwrap();
-        let token = ring.sign(&claims(None)).unwrap();
+        let token = ring.sign_claims(&claims(None)).unwrap();
         assert!(ring.verify_claims(&token, None).is_ok(), "{alg}");
         let twin = with_signature(&token, |s| curve.negate_s(s));
         assert_ne!(twin, token);
@@ -136,7 +136,7 @@ fn freshly_signed_ecdsa_tokens_are_low_s_and_verify() {
         let (ring, _dir) = ring(alg);
         let curve = Curve::of(ring.signing_key().alg).unwrap();
         for _ in 0..200 {
-            let token = ring.sign(&claims(None)).unwrap();
+            let token = ring.sign_claims(&claims(None)).unwrap();
             assert!(curve.is_low_s(&signature_of(&token)), "{alg}: {token}");
             assert!(ring.verify::<Claims>(&token, None).is_ok(), "{alg}");
         }
@@ -153,6 +153,7 @@ fn claims(exp: Option<i64>) -> Claims {
         sub: user_id.to_string(),
         user_id,
         username: "ann".into(),
+        client_id: "tokend".into(),
         iss: None,
         aud: None,
     }
@@ -162,15 +163,15 @@ fn claims(exp: Option<i64>) -> Claims {
 fn a_remembered_token_still_expires() {
     let (ring, _dir) = es256_ring();
     let now = chrono::Utc::now().timestamp();
-    let live = ring.sign(&claims(Some(now + 60))).unwrap();
+    let live = ring.sign_claims(&claims(Some(now + 60))).unwrap();
     assert!(ring.verify_claims(&live, None).is_ok());
     assert!(ring.verify_claims(&live, None).is_ok(), "a hit");
     // Past its expiry (and the leeway) by the time of the second call:
     // the first verifies and remembers it, the hit checks the time again.
     let leeway = ring.leeway as i64;
-    let dying = ring.sign(&claims(Some(now - leeway - 1))).unwrap();
+    let dying = ring.sign_claims(&claims(Some(now - leeway - 1))).unwrap();
     assert!(ring.verify_claims(&dying, None).is_err());
-    let text = ring.sign(&claims(Some(now + 60))).unwrap();
+    let text = ring.sign_claims(&claims(Some(now + 60))).unwrap();
     let verified = ring.verify_claims(&text, None).unwrap();
     ring.verified.put(
         &text,
@@ -189,7 +190,7 @@ fn a_remembered_token_still_expires() {
 #[test]
 fn a_remembered_token_is_checked_for_the_audience_asked() {
     let (ring, _dir) = es256_ring();
-    let token = ring.sign(&claims(None)).unwrap();
+    let token = ring.sign_claims(&claims(None)).unwrap();
     assert!(ring.verify_claims(&token, None).is_ok());
     assert!(ring.verify_claims(&token, Some("registry")).is_err());
 }
@@ -197,7 +198,7 @@ fn a_remembered_token_is_checked_for_the_audience_asked() {
 #[test]
 fn a_tampered_copy_of_a_remembered_token_is_refused() {
     let (ring, _dir) = es256_ring();
-    let token = ring.sign(&claims(None)).unwrap();
+    let token = ring.sign_claims(&claims(None)).unwrap();
     assert!(ring.verify_claims(&token, None).is_ok());
     let mut tampered = token.into_bytes();
     let last = tampered.len() - 2;

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokend::config::HumanDuration;
 
-use common::{ADMIN_PASSWORD, TestApp, claims};
+use common::{ADMIN_PASSWORD, TestApp, claims, header};
 
 use super::{assert_token_not_valid, assert_valid};
 
@@ -17,7 +17,8 @@ fn resign(
 ) -> String {
     let mut claims = claims(token);
     change(claims.as_object_mut().unwrap());
-    app.state.keys.sign(&claims).unwrap()
+    let typ = header(token)["typ"].as_str().unwrap().to_owned();
+    app.state.keys.sign_typed(&typ, &claims).unwrap()
 }
 
 async fn spawn_with_issuer_and_audience() -> TestApp {

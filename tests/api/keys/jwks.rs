@@ -166,7 +166,9 @@ async fn configured_certificate_is_published_as_x5c_and_offered_for_signing() {
         header(&access).get("x5c").is_none(),
         "access tokens stay small"
     );
-    let with_x5c = ring.sign_with_x5c(&claims(&access)).unwrap();
+    let with_x5c = ring
+        .sign_with_x5c(header(&access)["typ"].as_str().unwrap(), &claims(&access))
+        .unwrap();
     assert_eq!(header(&with_x5c)["x5c"], json!(chain));
     assert_valid(&app, &with_x5c).await;
 }

@@ -6,6 +6,7 @@ use tokend::jwt::Algorithm;
 use common::{ADMIN_PASSWORD, TestApp, claims};
 
 use super::{get_jwks, key_dir, pem_entry, write_key};
+use crate::standards::interop::required;
 
 /// Verifies a token with PyJWT using only the JWKS; prints the claims.
 const PYJWT_VERIFY: &str = r#"
@@ -20,7 +21,8 @@ print(json.dumps(claims))
 "#;
 
 /// Runs `script` with python3 and `input` on stdin; `None` (after saying
-/// why) when python3 or PyJWT[crypto] is not installed.
+/// why) when python3 or PyJWT[crypto] is not installed, unless
+/// `CI_REQUIRE_INTEROP=1`: then that fails the test.
 pub fn run_python(script: &str, input: &str) -> Option<std::process::Output> {
     use std::io::Write;
     let probe = std::process::Command::new("python3")
@@ -28,10 +30,18 @@ pub fn run_python(script: &str, input: &str) -> Option<std::process::Output> {
         .output();
     match probe {
         Err(_) => {
+            assert!(
+                !required(),
+                "CI_REQUIRE_INTEROP=1 and python3 is not installed"
+            );
             println!("skipped: python3 is not installed");
             return None;
         }
         Ok(out) if !out.status.success() => {
+            assert!(
+                !required(),
+                "CI_REQUIRE_INTEROP=1 and PyJWT[crypto] is missing"
+            );
             println!("skipped: python3 has no PyJWT[crypto] (pip install 'pyjwt[crypto]')");
             return None;
         }

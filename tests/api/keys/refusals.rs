@@ -14,9 +14,12 @@ use common::{ADMIN_PASSWORD, TestApp, claims, error_code, header};
 
 use super::{SECRET, assert_token_not_valid, assert_valid, key_dir, spawn_with_pem, write_key};
 
-/// A token with `header` and the claims of `token`, signed by `key`.
-fn forge(token: &str, header: &Header, key: &EncodingKey) -> String {
-    jsonwebtoken::encode(header, &claims(token), key).expect("encode")
+/// A token with `header` (and the `typ` of `token`, so that only what the
+/// test changes differs) and the claims of `token`, signed by `key`.
+fn forge(token: &str, with: &Header, key: &EncodingKey) -> String {
+    let mut with = with.clone();
+    with.typ = header(token)["typ"].as_str().map(String::from);
+    jsonwebtoken::encode(&with, &claims(token), key).expect("encode")
 }
 
 fn header_with(alg: Algorithm, kid: Option<&str>) -> Header {
