@@ -37,8 +37,9 @@ export async function usersPage(section) {
     replace(status);
     try {
       const result = await what();
-      replace(status, notice('ok', done(result)));
+      // The list first, then the word: what the notice says is on screen.
       await reload();
+      replace(status, notice('ok', done(result)));
     } catch (e) {
       replace(status, notice('error', e.message));
     }

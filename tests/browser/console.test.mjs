@@ -337,3 +337,69 @@ test('the console is usable at phone width and follows a dark system theme', asy
   await page.getByRole('heading', { name: 'My API token' }).waitFor();
   await page.context().close();
 });
+
+test('sessions are paged with the API\'s cursor', async () => {
+  await createUser('liam', 'liam-password-1');
+  // 60 sessions over HTTP: 120 tokens, more than one page of the API's 100.
+  for (let i = 0; i < 60; i += 1) await obtain('liam', 'liam-password-1');
+  const page = await signedIn('liam', 'liam-password-1');
+  const first = await page.locator('tr[data-session]').count();
+  assert.ok(first < 61, `${first} sessions on the first page`);
+  await page.getByRole('button', { name: 'Show more sessions' }).click();
+  await page.locator('tr[data-session]').nth(first).waitFor();
+  while (await page.getByRole('button', { name: 'Show more sessions' }).isVisible()) {
+    const before = await page.locator('tr[data-session]').count();
+    await page.getByRole('button', { name: 'Show more sessions' }).click();
+    await page.locator('tr[data-session]').nth(before).waitFor();
+  }
+  assert.equal(await page.locator('tr[data-session]').count(), 61);
+  const ids = await page.locator('tr[data-session]').evaluateAll((rows) => rows.map((r) => r.dataset.session));
+  assert.equal(new Set(ids).size, 61);
+  await page.context().close();
+});
+
+test('an administrator resets a password, expires tokens, revokes an API token and filters the registry', async () => {
+  await createUser('mia', 'mia-password-1');
+  const mia = await obtain('mia', 'mia-password-1');
+  const apiToken = (await http('POST', '/api/v1/api-token', undefined, mia.access)).body.token;
+  const page = await signedIn('admin', ADMIN_PASSWORD);
+  await go(page, '#/admin/users', 'Users');
+  await page.getByLabel('Search users').fill('mia');
+  const row = page.locator('tr[data-user="mia"]');
+
+  await row.getByRole('button', { name: 'Revoke API token' }).click();
+  await page.getByText('The API token of mia is revoked.').waitFor();
+  assert.equal((await http('GET', '/api/v1/me', undefined, apiToken)).status, 401);
+
+  await row.getByRole('button', { name: 'Expire tokens' }).click();
+  await page.getByText(/\d+ tokens? of mia expired\./).waitFor();
+  assert.equal((await http('POST', '/api/v1/token/refresh', { refresh: mia.refresh })).status, 401);
+
+  await row.getByRole('button', { name: 'Reset password' }).click();
+  await page.getByText('New password of mia, shown once:').waitFor();
+  const password = await page.locator('code.once').innerText();
+  assert.equal((await http('POST', '/api/v1/token/obtain', { username: 'mia', password: 'mia-password-1' })).status, 401);
+  await obtain('mia', password);
+
+  await go(page, '#/admin/registry', 'Registry');
+  await page.getByLabel('User').fill('mia');
+  await page.getByLabel('State').selectOption('all');
+  await page.getByLabel('Kind').selectOption('refresh');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await page.locator('tbody tr').nth(1).waitFor();
+  const kinds = await page.locator('tbody tr td:first-child').allInnerTexts();
+  assert.ok(kinds.length >= 2 && kinds.every((k) => k === 'refresh'), kinds.join());
+  await page.context().close();
+});
+
+test('every field of every page has a label', async () => {
+  const page = await signedIn('admin', ADMIN_PASSWORD);
+  for (const [hash, heading] of [['#/sessions', 'My sessions'], ['#/api-token', 'My API token'], ['#/password', 'My password'],
+    ['#/admin/users', 'Users'], ['#/admin/registry', 'Registry'], ['#/admin/keys', 'Signing keys']]) {
+    await go(page, hash, heading);
+    const unlabelled = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea')]
+      .filter((el) => el.labels.length === 0 || !el.labels[0].textContent.trim()).map((el) => el.outerHTML));
+    assert.deepEqual(unlabelled, [], hash);
+  }
+  await page.context().close();
+});
