@@ -63,6 +63,8 @@ async function open(options = {}) {
     await dialog.accept();
   });
   page.on('pageerror', (e) => page.errors.push(e.message));
+  // A script or style the policy blocked: the page relies on something inline.
+  page.on('console', (m) => { if (/Content.Security.Policy/i.test(m.text())) page.errors.push(m.text()); });
   await page.goto(`${BASE}/ui/`);
   return page;
 }
@@ -401,5 +403,25 @@ test('every field of every page has a label', async () => {
       .filter((el) => el.labels.length === 0 || !el.labels[0].textContent.trim()).map((el) => el.outerHTML));
     assert.deepEqual(unlabelled, [], hash);
   }
+  assert.deepEqual(page.errors, [], 'no script errors and nothing the Content-Security-Policy blocked');
+  await page.context().close();
+});
+
+test('a container engine\'s offline refresh token is not listed as a session', async () => {
+  await createUser('nora', 'nora-password-1');
+  const form = new URLSearchParams({
+    grant_type: 'password', username: 'nora', password: 'nora-password-1',
+    service: 'tokend', client_id: 'docker', access_type: 'offline', scope: '',
+  });
+  const res = await fetch(`${BASE}/token`, {
+    method: 'POST', body: form,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'docker/27.0.3 go/go1.22 os/linux' },
+  });
+  assert.equal(res.status, 200);
+  assert.ok((await res.json()).refresh_token);
+  const page = await signedIn('nora', 'nora-password-1');
+  await page.reload();
+  await page.locator('tr.current').waitFor();
+  assert.equal(await page.locator('tr[data-session]').count(), 1);
   await page.context().close();
 });
