@@ -96,13 +96,22 @@ impl Registry {
         self.expire_row(&row, affect_tree).await
     }
 
-    /// Expires every active token of a user but those of the tree of their
-    /// token `spared` (the session a password change comes from); returns
-    /// how many.
+    /// The tree (its root's id) of one of a user's tokens: the session a
+    /// call with that token belongs to. A token that is gone is not valid.
+    pub async fn session_of(&self, user_id: Uuid, token_id: Uuid) -> Result<Uuid> {
+        match self.find_for_user(user_id, token_id).await {
+            Ok(row) => Ok(row.root_id),
+            Err(Error::NotFound) => Err(Error::TokenNotValid),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Expires every active token of a user but those of the tree rooted at
+    /// `spared` (the session a password change comes from); returns how
+    /// many.
     pub async fn expire_user_but_tree(&self, user_id: Uuid, spared: Uuid) -> Result<u64> {
-        let row = self.find_for_user(user_id, spared).await?;
         self.store
-            .expire_user_but_tree(user_id, row.root_id, self.now())
+            .expire_user_but_tree(user_id, spared, self.now())
             .await
     }
 

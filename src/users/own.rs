@@ -25,6 +25,11 @@ impl Users {
         address: &str,
     ) -> Result<u64> {
         validate_password(&new)?;
+        // The session to keep, found before anything changes.
+        let keep = match keep {
+            Some(token_id) => Some(self.registry.session_of(user.id, token_id).await?),
+            None => None,
+        };
         match self.login(&user.username, current, address).await {
             Ok(_) => {}
             Err(Error::NoActiveAccount) => {
@@ -38,11 +43,7 @@ impl Users {
         let user = self.store.set_password_hash(user, hash).await?;
         let revoked = u64::from(self.api_tokens.revoke(user.id).await?);
         let expired = match keep {
-            Some(token_id) => {
-                self.registry
-                    .expire_user_but_tree(user.id, token_id)
-                    .await?
-            }
+            Some(root) => self.registry.expire_user_but_tree(user.id, root).await?,
             None => self.registry.expire_user(user.id).await?,
         };
         Ok(expired + revoked)
