@@ -19,7 +19,8 @@ async fn trace_logs_of_a_full_flow_hold_no_token_password_or_key() {
     let mut launch = Launch::new(&db);
     launch
         .set("TOKEND_LOG", "trace")
-        .set("TOKEND_ROTATE_REFRESH_TOKENS", "true");
+        .set("TOKEND_ROTATE_REFRESH_TOKENS", "true")
+        .set("TOKEND_REFRESH_REUSE_GRACE", "0s");
     let (status, cli_output) = launch.run(
         &["user", "add", "bob", "--password-stdin"],
         &format!("{USER_PASSWORD}\n"),
