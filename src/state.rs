@@ -23,6 +23,7 @@ use crate::{
     },
     secret::Secret,
     store::{ApiTokenStore, LoginFailureStore, TokenStore, UserStore},
+    telemetry::Metrics,
     throttle::{self, Throttle},
     users::Users,
 };
@@ -36,6 +37,10 @@ pub struct HttpSettings {
     pub max_body_size: usize,
     /// `request_timeout`.
     pub request_timeout: Duration,
+    /// `metrics_bind`: `/metrics` on its own address instead of `bind`'s.
+    pub metrics_bind: Option<String>,
+    /// `metrics_token`: the Bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What a library user adds to tokend when building it: registration steps
@@ -67,6 +72,8 @@ pub struct AppState {
     pub container: ContainerTokenServer,
     pub validators: ValidatorChain,
     pub health: Health,
+    /// The metrics recorder, unless `metrics` is off.
+    pub metrics: Option<Metrics>,
     /// What every service takes "now" from.
     pub clock: SharedClock,
 }
@@ -113,6 +120,11 @@ impl AppState {
             container,
         } = prebuilt;
         let clock = extras.clock.clone();
+        // First, so that what the services do from the start is counted.
+        let metrics = config
+            .metrics
+            .then(|| Metrics::install(env!("CARGO_PKG_VERSION")))
+            .transpose()?;
         let registry = Registry::new(
             TokenStore::new(db.clone()),
             keys.clone(),
@@ -147,6 +159,8 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 max_body_size: config.max_body_size,
                 request_timeout: config.request_timeout.0,
+                metrics_bind: config.metrics_bind.clone(),
+                metrics_token: config.metrics_token.clone(),
             },
             validators: ValidatorChain::standard(api_tokens.clone(), registry.clone()),
             keys,
@@ -155,6 +169,7 @@ impl AppState {
             api_tokens,
             container,
             health: Health::new(db.clone()),
+            metrics,
             clock,
         })
     }

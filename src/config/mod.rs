@@ -94,6 +94,25 @@ pub struct Config {
     /// The container registry's access rules (the `[registry]` table).
     #[serde(rename = "registry")]
     pub container: ContainerConfig,
+    /// Prometheus metrics at `/metrics`; off: nothing is recorded or served.
+    pub metrics: bool,
+    /// Serve `/metrics` on this address instead of on `bind`.
+    pub metrics_bind: Option<String>,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<Secret>,
+    /// `text` (default) or `json`: one JSON object per log line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON formatter).
+    Json,
 }
 
 impl Default for Config {
@@ -133,6 +152,10 @@ impl Default for Config {
             container_services: vec!["tokend".into()],
             container_token_lifetime: HumanDuration(Duration::from_secs(5 * 60)),
             container: ContainerConfig::default(),
+            metrics: true,
+            metrics_bind: None,
+            metrics_token: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -250,6 +273,24 @@ impl Config {
                 format!("`{}` is not an address like 127.0.0.1:8000", self.bind),
             ));
         }
+        if let Some(addr) = &self.metrics_bind
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "metrics_bind",
+                format!("`{addr}` is not an address like 127.0.0.1:9100"),
+            ));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().len() < 16)
+        {
+            return Err(ConfigError::new(
+                "metrics_token",
+                "must be at least 16 characters",
+            ));
+        }
         if let Some(url) = &self.database_url {
             let url = url.expose();
             if !(url.starts_with("sqlite:")
@@ -330,64 +371,4 @@ fn describe(err: &figment::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn from_toml(text: &str) -> Result<Config, String> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(text))
-            .extract()
-            .map_err(|e| describe(&e))
-    }
-
-    #[test]
-    fn registry_rules_from_the_file_replace_the_default_list() {
-        let c = from_toml(
-            r#"
-            [[registry.rules]]
-            account = ""
-            repository = "public/*"
-            actions = ["pull"]
-
-            [[registry.rules]]
-            account = "*"
-            type = "registry"
-            repository = "catalog"
-            actions = ["*"]
-            "#,
-        )
-        .unwrap();
-        assert_eq!(c.container.rules.len(), 2);
-        assert_eq!(c.container.rules[0].resource_type, "repository");
-        assert_eq!(c.container.rules[1].resource_type, "registry");
-        assert!(c.validate().is_ok());
-    }
-
-    #[test]
-    fn registry_service_takes_a_list_or_comma_separated_names() {
-        let c = from_toml(r#"registry_service = "one, two""#).unwrap();
-        assert_eq!(c.container_services, ["one", "two"]);
-        let c = from_toml(r#"registry_service = ["three"]"#).unwrap();
-        assert_eq!(c.container_services, ["three"]);
-    }
-
-    #[test]
-    fn a_zero_request_timeout_is_refused_by_name() {
-        assert_eq!(
-            from_toml("").unwrap().request_timeout.0,
-            Duration::from_secs(30)
-        );
-        let c = from_toml(r#"request_timeout = "0s""#).unwrap();
-        let err = c.validate().unwrap_err().to_string();
-        assert!(err.contains("request_timeout: must be"), "{err}");
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug_output() {
-        let c = Config {
-            secret: Some(Secret::new("super-secret-value-super-secret-value")),
-            ..Config::default()
-        };
-        assert!(!format!("{c:?}").contains("super-secret"));
-    }
-}
+mod tests;

@@ -9,6 +9,7 @@ use crate::{
     error::{Error, Result},
     jwt::{Claims, TokenType},
     store::tokens::is_active,
+    telemetry,
 };
 
 /// A token that passed every check, with its registry row and its user.
@@ -82,11 +83,16 @@ impl Registry {
 
     /// Expires one registry row, or its whole tree.
     pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
-        if affect_tree {
-            self.store.expire_tree(row.root_id, self.now()).await
+        let (reason, expired) = if affect_tree {
+            (
+                "tree",
+                self.store.expire_tree(row.root_id, self.now()).await?,
+            )
         } else {
-            self.store.expire_one(row.id, self.now()).await
-        }
+            ("request", self.store.expire_one(row.id, self.now()).await?)
+        };
+        telemetry::metrics::tokens_expired(reason, expired);
+        Ok(expired)
     }
 
     /// Expires one of a user's tokens by its registry id, or its whole
@@ -96,9 +102,12 @@ impl Registry {
         self.expire_row(&row, affect_tree).await
     }
 
-    /// Expires every active token of a user; returns how many.
-    pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
-        self.store.expire_user(user_id, self.now()).await
+    /// Expires every active token of a user for `reason` (`user`,
+    /// `password_change`); returns how many.
+    pub async fn expire_user(&self, user_id: Uuid, reason: &'static str) -> Result<u64> {
+        let expired = self.store.expire_user(user_id, self.now()).await?;
+        telemetry::metrics::tokens_expired(reason, expired);
+        Ok(expired)
     }
 }
 

@@ -30,6 +30,7 @@ use crate::{
     error::Result,
     jwt::{Claims, KeyRing, TokenType},
     store::TokenStore,
+    telemetry,
 };
 use pipeline::Pipeline;
 
@@ -165,6 +166,11 @@ impl Registry {
                 .map(|t| (t - row.issued_at).num_seconds().max(0) as u64),
         })
     }
+}
+
+/// Counts `n` tokens of `kind` issued.
+fn issued(kind: TokenType, n: u64) {
+    telemetry::metrics::tokens_issued(kind.as_str(), n);
 }
 
 /// The row of a token of `kind` issued `now` that lives `lifetime` (`None`:

@@ -1,0 +1,61 @@
+//! Reading settings from a file.
+
+use super::*;
+
+fn from_toml(text: &str) -> Result<Config, String> {
+    Figment::from(Serialized::defaults(Config::default()))
+        .merge(Toml::string(text))
+        .extract()
+        .map_err(|e| describe(&e))
+}
+
+#[test]
+fn registry_rules_from_the_file_replace_the_default_list() {
+    let c = from_toml(
+        r#"
+        [[registry.rules]]
+        account = ""
+        repository = "public/*"
+        actions = ["pull"]
+
+        [[registry.rules]]
+        account = "*"
+        type = "registry"
+        repository = "catalog"
+        actions = ["*"]
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.container.rules.len(), 2);
+    assert_eq!(c.container.rules[0].resource_type, "repository");
+    assert_eq!(c.container.rules[1].resource_type, "registry");
+    assert!(c.validate().is_ok());
+}
+
+#[test]
+fn registry_service_takes_a_list_or_comma_separated_names() {
+    let c = from_toml(r#"registry_service = "one, two""#).unwrap();
+    assert_eq!(c.container_services, ["one", "two"]);
+    let c = from_toml(r#"registry_service = ["three"]"#).unwrap();
+    assert_eq!(c.container_services, ["three"]);
+}
+
+#[test]
+fn a_zero_request_timeout_is_refused_by_name() {
+    assert_eq!(
+        from_toml("").unwrap().request_timeout.0,
+        Duration::from_secs(30)
+    );
+    let c = from_toml(r#"request_timeout = "0s""#).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("request_timeout: must be"), "{err}");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let c = Config {
+        secret: Some(Secret::new("super-secret-value-super-secret-value")),
+        ..Config::default()
+    };
+    assert!(!format!("{c:?}").contains("super-secret"));
+}
