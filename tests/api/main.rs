@@ -14,6 +14,7 @@ mod hostile;
 mod keys;
 mod login;
 mod oauth;
+mod observability;
 mod openapi;
 mod races;
 mod sessions;
