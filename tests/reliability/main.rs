@@ -9,6 +9,7 @@
 mod crash;
 mod disk;
 mod faults;
+mod observability;
 mod proxy;
 mod secrets;
 mod shutdown;
