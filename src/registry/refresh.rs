@@ -172,7 +172,7 @@ impl Registry {
                         event = "refresh_reuse_detected",
                         tree = %root_id,
                         token_id = %presented_id,
-                        user_id = ?owner,
+                        user_id = owner.map(tracing::field::display),
                         expired,
                         "a rotated refresh token was presented again; its tree is expired"
                     );

@@ -10,6 +10,7 @@ mod crash;
 mod disk;
 mod faults;
 mod observability;
+mod prometheus;
 mod proxy;
 mod secrets;
 mod shutdown;
