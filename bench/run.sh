@@ -13,6 +13,8 @@
 #                                        bulk-filling the registry (half dead)
 #   bench/run.sh --smoke                 1 s per scenario on a debug build: only
 #                                        proves the benchmark works (CI)
+#   bench/run.sh --no-metrics            the same with metrics off, to compare
+#                                        (TOKEND_METRICS=false)
 #
 # Exits non-zero when a scenario fails or gets error answers; a missed
 # performance target is reported, not an error.
@@ -33,8 +35,9 @@ while [ $# -gt 0 ]; do
         --warmup) WARMUP="$2"; shift ;;
         --connections) CONNECTIONS="$2"; shift ;;
         --release) PROFILE=release ;;
+        --no-metrics) export TOKEND_METRICS=false ;;
         --no-build) BUILD=no ;;
-        -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift

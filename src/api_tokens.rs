@@ -13,6 +13,7 @@ use crate::{
     error::{Error, Result},
     secret::Secret,
     store::ApiTokenStore,
+    telemetry::{self, AUDIT},
 };
 
 pub const PREFIX: &str = "tkd_";
@@ -96,6 +97,13 @@ impl ApiTokens {
             last_used_at: None,
         };
         let row = self.store.replace(row).await?;
+        tracing::info!(
+            target: AUDIT,
+            event = "api_token_created",
+            user_id = %user_id,
+            prefix = %row.prefix,
+            "API token created"
+        );
         Ok((token, row))
     }
 
@@ -105,7 +113,16 @@ impl ApiTokens {
 
     /// Revokes the user's token; true when there was one.
     pub async fn revoke(&self, user_id: Uuid) -> Result<bool> {
-        self.store.delete_for_user(user_id).await
+        let revoked = self.store.delete_for_user(user_id).await?;
+        if revoked {
+            tracing::info!(
+                target: AUDIT,
+                event = "api_token_revoked",
+                user_id = %user_id,
+                "API token revoked"
+            );
+        }
+        Ok(revoked)
     }
 
     /// A token's row and its active owner, without counting it as a use
@@ -128,6 +145,16 @@ impl ApiTokens {
 
     /// The active owner of a token. The caller has checked its shape.
     pub async fn authenticate(&self, token: &str) -> Result<users::Model> {
+        let result = self.owner(token).await;
+        telemetry::metrics::api_token_authentication(match &result {
+            Ok(_) => "ok",
+            Err(Error::TokenNotValid) => "invalid",
+            Err(_) => "error",
+        });
+        result
+    }
+
+    async fn owner(&self, token: &str) -> Result<users::Model> {
         let (row, user) = self
             .store
             .find_by_digest(&digest(token))

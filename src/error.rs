@@ -3,6 +3,8 @@
 
 use sea_orm::DbErr;
 
+use crate::telemetry;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +65,10 @@ impl Error {
 impl From<DbErr> for Error {
     fn from(err: DbErr) -> Self {
         if is_unavailable(&err) {
+            telemetry::metrics::db_error("unavailable");
             Error::Unavailable(err)
         } else {
+            telemetry::metrics::db_error("other");
             Error::Unexpected(anyhow::Error::new(err))
         }
     }

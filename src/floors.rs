@@ -14,6 +14,7 @@ use std::{
 /// services → state → api → start-up → CLI), and within the services
 /// floor, the order in which they are built on each other.
 const ROOMS: &[(&str, &str)] = &[
+    ("leaves", "telemetry"),
     ("leaves", "secret"),
     ("leaves", "error"),
     ("leaves", "clock"),

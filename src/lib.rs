@@ -6,7 +6,7 @@
 //! The modules are floors, each importing only from floors below it
 //! (`cargo test --lib floors` checks it):
 //!
-//! 1. leaves — [`config`], [`secret`], [`error`], [`clock`];
+//! 1. leaves — [`telemetry`], [`config`], [`secret`], [`error`], [`clock`];
 //! 2. connections and migrations — [`db`];
 //! 3. the tables' reads and writes — [`store`];
 //! 4. services — [`passwords`], [`jwt`], [`health`], [`throttle`],
@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod secret;
+pub mod telemetry;
 
 pub mod db;
 

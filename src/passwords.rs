@@ -12,6 +12,7 @@
 use std::{
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex, mpsc},
+    time::Instant,
 };
 
 use anyhow::Context;
@@ -20,7 +21,7 @@ use argon2::{
     password_hash::{self, Output, ParamsString, Salt, SaltString, rand_core::OsRng},
 };
 
-use crate::{error::Result, secret::Secret};
+use crate::{error::Result, secret::Secret, telemetry};
 
 /// The argon2 working memory of one thread, reused from hash to hash.
 #[derive(Default)]
@@ -76,30 +77,43 @@ impl Passwords {
         })
     }
 
+    /// Runs `work` (the `operation`, for the metrics) on a hashing thread.
     async fn run<R: Send + 'static>(
         &self,
+        operation: &'static str,
         work: impl FnOnce(&mut Memory) -> R + Send + 'static,
     ) -> Result<R> {
         let (answer, result) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
+        telemetry::metrics::hash_queued();
         self.jobs
             .send(Box::new(move |memory| {
-                let _ = answer.send(work(memory));
+                let started = Instant::now();
+                telemetry::metrics::hash_started(started - queued);
+                let output = work(memory);
+                telemetry::metrics::hash_finished(operation, started.elapsed());
+                let _ = answer.send(output);
             }))
-            .map_err(|_| anyhow::anyhow!("the password hashing threads have stopped"))?;
+            .map_err(|_| {
+                telemetry::metrics::hash_started(queued.elapsed());
+                anyhow::anyhow!("the password hashing threads have stopped")
+            })?;
         Ok(result.await.context("password hashing failed")?)
     }
 
     /// A new argon2id hash (PHC string) of the password.
     pub async fn hash(&self, password: Secret) -> Result<String> {
         Ok(self
-            .run(move |memory| hash_with(memory, &password))
+            .run("hash", move |memory| hash_with(memory, &password))
             .await??)
     }
 
     /// Whether the password matches the hash (compared in constant time).
     pub async fn verify(&self, hash: String, password: Secret) -> Result<bool> {
-        self.run(move |memory| verify_with(memory, &hash, &password))
-            .await
+        self.run("verify", move |memory| {
+            verify_with(memory, &hash, &password)
+        })
+        .await
     }
 }
 

@@ -25,6 +25,7 @@ use crate::{
     },
     secret::Secret,
     store::{ApiTokenStore, ClientStore, LoginFailureStore, TokenStore, UserStore},
+    telemetry::Metrics,
     throttle::{self, Throttle},
     users::Users,
 };
@@ -43,6 +44,10 @@ pub struct HttpSettings {
     pub public_url: Option<String>,
     /// The `iss` of tokens (`issuer`, or else `public_url`).
     pub issuer: Option<String>,
+    /// `metrics_bind`: `/metrics` on its own address instead of `bind`'s.
+    pub metrics_bind: Option<String>,
+    /// `metrics_token`: the Bearer token `/metrics` requires, when set.
+    pub metrics_token: Option<Secret>,
 }
 
 /// What a library user adds to tokend when building it: registration steps
@@ -78,6 +83,8 @@ pub struct AppState {
     /// Revocation and introspection.
     pub oauth: OAuth,
     pub health: Health,
+    /// The metrics recorder, unless `metrics` is off.
+    pub metrics: Option<Metrics>,
     /// What every service takes "now" from.
     pub clock: SharedClock,
 }
@@ -124,6 +131,11 @@ impl AppState {
             container,
         } = prebuilt;
         let clock = extras.clock.clone();
+        // First, so that what the services do from the start is counted.
+        let metrics = config
+            .metrics
+            .then(|| Metrics::install(env!("CARGO_PKG_VERSION")))
+            .transpose()?;
         let registry = Registry::new(
             TokenStore::new(db.clone()),
             keys.clone(),
@@ -168,6 +180,8 @@ impl AppState {
                 request_timeout: config.request_timeout.0,
                 public_url: config.public_url().map(str::to_owned),
                 issuer: config.issuer(),
+                metrics_bind: config.metrics_bind.clone(),
+                metrics_token: config.metrics_token.clone(),
             },
             validators,
             clients,
@@ -178,6 +192,7 @@ impl AppState {
             api_tokens,
             container,
             health: Health::new(db.clone()),
+            metrics,
             clock,
         })
     }

@@ -26,6 +26,7 @@ use crate::{
     clock::SharedClock,
     error::{Error, Result},
     store::{Attempts, FailureKey, LoginFailureStore, Window},
+    telemetry::{self, AUDIT},
 };
 
 /// The limits, from the settings (`login_max_failures`,
@@ -74,20 +75,39 @@ enum Verdict {
     Free,
     /// Checks under way fill the limit: wait.
     Busy,
-    /// Failures fill the limit: refused for this long.
+    /// Failures fill the limit of `scope` (`username`, `address`):
+    /// refused for this long.
     Refused {
         retry_after: u64,
+        scope: &'static str,
     },
 }
 
 impl Verdict {
-    /// `Throttled` when refused; otherwise nothing.
-    fn refuse(self) -> Result<()> {
+    /// `Throttled` when refused (counted, and audited with who was
+    /// refused); otherwise nothing.
+    fn refuse(self, username: &str, address: &str) -> Result<()> {
         match self {
-            Verdict::Refused { retry_after } => Err(Error::Throttled { retry_after }),
+            Verdict::Refused { retry_after, scope } => {
+                refused(scope, username, address, retry_after);
+                Err(Error::Throttled { retry_after })
+            }
             Verdict::Free | Verdict::Busy => Ok(()),
         }
     }
+}
+
+fn refused(scope: &'static str, username: &str, address: &str, retry_after: u64) {
+    telemetry::metrics::throttled(scope);
+    tracing::warn!(
+        target: AUDIT,
+        event = "login_throttled",
+        scope,
+        username = ?username,
+        address,
+        retry_after,
+        "sign-in throttled"
+    );
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +157,7 @@ impl Throttle {
                     .await?,
             );
             let verdict = self.verdict(&by_username, &by_address);
-            verdict.refuse()?;
+            verdict.refuse(&username, &address)?;
             if verdict == Verdict::Free {
                 // Counted again and recorded under the locks of both: of the
                 // attempts in flight at once, at most the limit get through.
@@ -154,9 +174,12 @@ impl Throttle {
                 if let Some(id) = admitted {
                     return Ok(Attempt { id, username });
                 }
-                self.verdict(&by_username, &by_address).refuse()?;
+                self.verdict(&by_username, &by_address)
+                    .refuse(&username, &address)?;
             }
             if tokio::time::Instant::now() >= give_up {
+                let scope = self.busy_scope(&by_username);
+                refused(scope, &username, &address, 1);
                 return Err(Error::Throttled { retry_after: 1 });
             }
             // Woken when a check of this process ends, or after a while for
@@ -183,9 +206,9 @@ impl Throttle {
     fn verdict(&self, by_username: &Attempts, by_address: &Attempts) -> Verdict {
         let now = self.clock.now();
         let mut busy = false;
-        for (attempts, limit) in [
-            (by_username, self.limits.per_username),
-            (by_address, self.limits.per_address),
+        for (attempts, limit, scope) in [
+            (by_username, self.limits.per_username, "username"),
+            (by_address, self.limits.per_address, "address"),
         ] {
             if limit == 0 {
                 continue;
@@ -194,11 +217,23 @@ impl Throttle {
                 let lifts = attempts.oldest_failed.unwrap_or(now) + self.window();
                 return Verdict::Refused {
                     retry_after: seconds_until(now, lifts),
+                    scope,
                 };
             }
             busy |= attempts.failed + attempts.pending >= limit;
         }
         if busy { Verdict::Busy } else { Verdict::Free }
+    }
+
+    /// Which limit checks under way fill, for a login that waited too
+    /// long: the username's when it is full, else the address's.
+    fn busy_scope(&self, by_username: &Attempts) -> &'static str {
+        let limit = self.limits.per_username;
+        if limit > 0 && by_username.failed + by_username.pending >= limit {
+            "username"
+        } else {
+            "address"
+        }
     }
 
     /// The check succeeded: the username's failures up to this attempt are

@@ -12,8 +12,10 @@ use super::{
     types::{CursorParam, Expired, NoContent, StateParam, TokenPage, UserOut, page_query},
 };
 use crate::{
+    auth::Principal,
     secret::Secret,
     state::AppState,
+    telemetry::AUDIT,
     users::{LastAdmin, NewUser},
 };
 
@@ -83,7 +85,7 @@ impl AdminApi {
         auth: BearerAuth,
         body: Json<CreateUser>,
     ) -> Result<CreatedUser, Errors<statuses::AdminBodyConflict>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         let body = body.0;
         let user = state
             .users
@@ -94,6 +96,7 @@ impl AdminApi {
                 is_active: body.is_active.unwrap_or(true),
             })
             .await?;
+        audit(&admin, "user_created", &user.username);
         Ok(CreatedUser::Created(Json(user.into())))
     }
 
@@ -121,7 +124,7 @@ impl AdminApi {
         username: Path<String>,
         body: Json<PatchUser>,
     ) -> Result<Json<UserOut>, Errors<statuses::AdminBodyFind>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         let user = state
             .users
             .update(
@@ -131,6 +134,14 @@ impl AdminApi {
                 LastAdmin::Keep,
             )
             .await?;
+        let action = match (body.0.is_active, body.0.is_admin) {
+            (Some(false), _) => "user_deactivated",
+            (Some(true), _) => "user_activated",
+            (None, Some(true)) => "user_promoted",
+            (None, Some(false)) => "user_demoted",
+            (None, None) => "user_updated",
+        };
+        audit(&admin, action, &user.username);
         Ok(Json(user.into()))
     }
 
@@ -145,8 +156,9 @@ impl AdminApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<NoContent, Errors<statuses::AdminFind>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         state.users.delete(&username.0, LastAdmin::Keep).await?;
+        audit(&admin, "user_deleted", &username.0);
         Ok(NoContent::Done)
     }
 
@@ -161,11 +173,12 @@ impl AdminApi {
         username: Path<String>,
         body: Json<NewPassword>,
     ) -> Result<NoContent, Errors<statuses::AdminBodyFind>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         state
             .users
             .set_password(&username.0, Secret::new(body.0.password.into_inner()))
             .await?;
+        audit(&admin, "password_set", &username.0);
         Ok(NoContent::Done)
     }
 
@@ -177,8 +190,9 @@ impl AdminApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<NoContent, Errors<statuses::AdminFind>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         state.users.revoke_api_token(&username.0).await?;
+        audit(&admin, "api_token_revoked", &username.0);
         Ok(NoContent::Done)
     }
 
@@ -192,8 +206,9 @@ impl AdminApi {
         auth: BearerAuth,
         username: Path<String>,
     ) -> Result<Json<Expired>, Errors<statuses::AdminFindPost>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         let expired = state.users.expire_all(&username.0).await?;
+        audit(&admin, "user_tokens_expired", &username.0);
         Ok(Json(Expired { expired }))
     }
 
@@ -237,8 +252,22 @@ impl AdminApi {
         auth: BearerAuth,
         body: Json<ArchiveRequest>,
     ) -> Result<Json<Archived>, Errors<statuses::AdminBody>> {
-        auth.admin()?;
+        let admin = auth.admin()?;
         let archived = state.archive(body.0.expired_before).await?;
+        audit(&admin, "registry_archived", "");
         Ok(Json(Archived { archived }))
     }
+}
+
+/// An administrator's act, for the audit log: who did what to whom.
+fn audit(admin: &Principal, action: &'static str, username: &str) {
+    tracing::info!(
+        target: AUDIT,
+        event = "admin_action",
+        action,
+        admin = ?admin.user.username,
+        admin_id = %admin.user.id,
+        username = ?username,
+        "administrator action"
+    );
 }

@@ -15,7 +15,9 @@ use crate::{
 pub struct BearerAuth(pub Principal);
 
 async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    Ok(validators(req)?.authenticate(&bearer.token).await?)
+    let principal = validators(req)?.authenticate(&bearer.token).await?;
+    super::middleware::note_user(req, principal.user.id);
+    Ok(principal)
 }
 
 /// `Authorization: Bearer <access JWT>` only: for managing API tokens, which
@@ -26,6 +28,7 @@ pub struct JwtAuth(pub Principal);
 
 async fn check_jwt(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
     let principal = validators(req)?.authenticate(&bearer.token).await?;
+    super::middleware::note_user(req, principal.user.id);
     if principal.kind != AuthKind::Jwt {
         return Err(Error::PermissionDenied.into());
     }

@@ -209,8 +209,6 @@ pub mod statuses {
     }
 
     sets! {
-        /// `/ready`: the database.
-        Ready = [500, 503];
         /// The discovery documents: off without `public_url`.
         Discovery = [404];
         /// A body of credentials: parsed, checked, throttled.
@@ -288,7 +286,12 @@ pub async fn to_json_error(err: poem::Error) -> Response {
             return internal_response();
         }
     };
-    json_response(status, &detail, code)
+    let mut resp = json_response(status, &detail, code);
+    // The route it matched, if any, for the request's log line and metrics.
+    if let Some(pattern) = err.data::<poem::PathPattern>() {
+        resp.set_data(pattern.clone());
+    }
+    resp
 }
 
 const INTERNAL_DETAIL: &str = "The service failed to complete the request; the cause is logged.";

@@ -3,11 +3,8 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{
-    ApiTags,
-    error::{Errors, statuses},
-};
-use crate::state::AppState;
+use super::ApiTags;
+use crate::{health::NotReady, state::AppState};
 
 /// Status of the service.
 #[derive(Object)]
@@ -24,6 +21,44 @@ pub struct JwkSet {
     /// RSA), plus `x5c` when a certificate is configured. Never a private
     /// part or a secret: empty when only secrets are configured.
     pub keys: Vec<serde_json::Value>,
+}
+
+/// What readiness depends on, each `ok` or what is wrong with it.
+#[derive(Object)]
+pub struct Checks {
+    /// `ok`, or `unreachable`: the database does not answer.
+    pub database: String,
+    /// `ok`, `pending`: the database lacks migrations of this build (run
+    /// `tokend migrate`), or `unknown` when the database does not answer.
+    pub migrations: String,
+}
+
+/// Readiness and what it depends on.
+#[derive(Object)]
+pub struct Readiness {
+    /// `ok`.
+    pub status: String,
+    pub checks: Checks,
+}
+
+/// Not ready: the error body, and which dependency failed.
+#[derive(Object)]
+pub struct NotReadyBody {
+    /// A human sentence naming the dependency that failed.
+    pub detail: String,
+    /// `unavailable`.
+    pub code: String,
+    pub checks: Checks,
+}
+
+#[derive(ApiResponse)]
+pub enum ReadyAnswer {
+    /// Ready: the database answers and has every migration.
+    #[oai(status = 200)]
+    Ready(Json<Readiness>),
+    /// Not ready; `checks` says which dependency failed.
+    #[oai(status = 503)]
+    NotReady(Json<NotReadyBody>),
 }
 
 #[derive(ApiResponse)]
@@ -54,12 +89,37 @@ impl MetaApi {
 
     /// Readiness
     ///
-    /// Answers 200 when the database answers, 503 otherwise.
+    /// Answers 200 when the database answers and has every migration of
+    /// this build; 503 otherwise, with `checks` saying which failed.
     #[oai(path = "/ready", method = "get")]
-    async fn ready(&self, state: Data<&AppState>) -> Result<Json<Status>, Errors<statuses::Ready>> {
-        state.health.ready().await?;
-        Ok(Json(Status {
-            status: "ok".into(),
+    async fn ready(&self, state: Data<&AppState>) -> ReadyAnswer {
+        let checks = |database: &str, migrations: &str| Checks {
+            database: database.into(),
+            migrations: migrations.into(),
+        };
+        let (detail, checks) = match state.health.ready().await {
+            Ok(()) => {
+                return ReadyAnswer::Ready(Json(Readiness {
+                    status: "ok".into(),
+                    checks: checks("ok", "ok"),
+                }));
+            }
+            Err(NotReady::DatabaseUnreachable(cause)) => {
+                tracing::warn!(error = %cause, "not ready: the database is unreachable");
+                (
+                    "Not ready: the database is unreachable.".to_owned(),
+                    checks("unreachable", "unknown"),
+                )
+            }
+            Err(NotReady::MigrationsPending(n)) => (
+                format!("Not ready: {n} database migrations are pending (run `tokend migrate`)."),
+                checks("ok", "pending"),
+            ),
+        };
+        ReadyAnswer::NotReady(Json(NotReadyBody {
+            detail,
+            code: "unavailable".into(),
+            checks,
         }))
     }
 

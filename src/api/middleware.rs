@@ -1,15 +1,21 @@
-//! What every request goes through: the body limit, the deadline, and the
-//! `Allow` header of a 405.
+//! What every request goes through: its id, log line and metrics, the
+//! body limit, the deadline, and the `Allow` header of a 405.
 
-use std::sync::Arc;
+use std::{
+    sync::{Arc, OnceLock},
+    time::Instant,
+};
 
 use poem::{
-    Endpoint, IntoResponse, Request, Response,
+    Endpoint, IntoResponse, PathPattern, Request, Response,
     http::{Method, StatusCode, header},
 };
 use poem_openapi::{OpenApi, OpenApiService};
+use tracing::Instrument;
+use uuid::Uuid;
 
 use super::error::json_response;
+use crate::telemetry::{self, REQUEST as REQUEST_LOG};
 
 /// Refuses bodies over `max` bytes with 413, judging by `Content-Length` when
 /// there is one and otherwise reading at most `max + 1` bytes, and JSON
@@ -127,7 +133,10 @@ pub(super) struct AllowedMethods(Arc<Vec<(Vec<String>, String)>>);
 
 impl AllowedMethods {
     pub(super) fn of<T: OpenApi>(_service: &OpenApiService<T, ()>) -> Self {
-        let mut routes = vec![(segments("/openapi.json"), Method::GET.to_string())];
+        let mut routes = vec![
+            (segments("/openapi.json"), Method::GET.to_string()),
+            (segments("/metrics"), Method::GET.to_string()),
+        ];
         for path in T::meta().into_iter().flat_map(|api| api.paths) {
             let methods: Vec<String> = path
                 .operations
@@ -184,6 +193,128 @@ where
             .and_then(|m| header::HeaderValue::from_str(m).ok())
     {
         resp.headers_mut().insert(header::ALLOW, value);
+    }
+    Ok(resp)
+}
+
+/// Who made a request, noted by the authentication of the request for
+/// its log line.
+#[derive(Clone, Default)]
+pub(super) struct RequestUser(Arc<OnceLock<Uuid>>);
+
+/// Notes the caller of `req` for its log line.
+pub(super) fn note_user(req: &Request, user_id: Uuid) {
+    if let Some(user) = req.extensions().get::<RequestUser>() {
+        let _ = user.0.set(user_id);
+    }
+}
+
+/// The longest `X-Request-Id` taken from a client.
+const MAX_REQUEST_ID: usize = 64;
+
+/// The request's id: the client's `X-Request-Id` when it is a sane token
+/// (1 to 64 of `A-Z a-z 0-9 . _ -`), else a new one.
+pub(super) fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .map(|v| v.as_bytes())
+        .filter(|v| {
+            (1..=MAX_REQUEST_ID).contains(&v.len())
+                && v.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        })
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .map_or_else(|| Uuid::new_v4().simple().to_string(), str::to_owned)
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The spec's path templates (`/api/v1/tokens/{id}/expire`), by which a
+/// request is counted and logged: never its raw path, which holds ids.
+#[derive(Clone, Default)]
+pub(super) struct RouteTemplates(Arc<Vec<(Vec<String>, String)>>);
+
+impl RouteTemplates {
+    pub(super) fn of<T: OpenApi>(_service: &OpenApiService<T, ()>) -> Self {
+        let templates = T::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .filter(|path| path.path.contains('{'))
+            .map(|path| (segments(&path.path), path.path.to_owned()))
+            .collect();
+        RouteTemplates(Arc::new(templates))
+    }
+
+    /// The template of the route a response came from: poem's pattern
+    /// (`/api/v1/tokens/:param0/expire`) as the spec writes it;
+    /// `unmatched` when no route took the request.
+    fn of_response(&self, resp: &Response) -> String {
+        let Some(PathPattern(pattern)) = resp.data::<PathPattern>() else {
+            return "unmatched".into();
+        };
+        if pattern.is_empty() {
+            return "unmatched".into();
+        }
+        if !pattern.contains(':') {
+            return pattern.to_string();
+        }
+        let pattern = segments(pattern);
+        self.0
+            .iter()
+            .find(|(template, _)| {
+                template.len() == pattern.len()
+                    && template
+                        .iter()
+                        .zip(&pattern)
+                        .all(|(t, p)| t == p || (t.starts_with('{') && p.starts_with(':')))
+            })
+            .map_or_else(|| "unmatched".into(), |(_, path)| path.clone())
+    }
+}
+
+/// What every request goes through first and last: its id (taken from
+/// `X-Request-Id` or made, and answered), its one log line (id, method,
+/// route template, status, latency, user), and its metrics.
+pub(super) async fn observe<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+    templates: RouteTemplates,
+    metrics: bool,
+) -> poem::Result<Response>
+where
+    E::Output: IntoResponse,
+{
+    let started = Instant::now();
+    let id = request_id(&req);
+    let user = RequestUser::default();
+    req.extensions_mut().insert(user.clone());
+    let method = req.method().clone();
+    let span = tracing::info_span!(target: REQUEST_LOG, "request", request_id = %id);
+    let mut resp = match ep.call(req).instrument(span).await {
+        Ok(resp) => resp.into_response(),
+        Err(err) => err.into_response(),
+    };
+    let took = started.elapsed();
+    let (status, route) = (resp.status().as_u16(), templates.of_response(&resp));
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, value);
+    }
+    if metrics {
+        telemetry::metrics::http_request(method.as_str(), &route, status, took);
+    }
+    let latency_ms = took.as_micros() as f64 / 1000.0;
+    let method = method.as_str();
+    match user.0.get() {
+        Some(user_id) => tracing::info!(
+            target: REQUEST_LOG,
+            request_id = %id, method, route, status, latency_ms, user_id = %user_id,
+            "request"
+        ),
+        None => tracing::info!(
+            target: REQUEST_LOG,
+            request_id = %id, method, route, status, latency_ms,
+            "request"
+        ),
     }
     Ok(resp)
 }

@@ -19,6 +19,7 @@ pub mod json_keys;
 pub mod json_string;
 pub mod keys;
 pub mod meta;
+pub mod metrics;
 mod middleware;
 pub mod oauth;
 mod oauth_errors;
@@ -91,15 +92,22 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let api = service();
     let allowed = middleware::AllowedMethods::of(&api);
     let bearer_routes = challenge::BearerRoutes::of(&api);
+    let templates = middleware::RouteTemplates::of(&api);
     let docs = api.swagger_ui();
     let spec = api.spec_endpoint();
     let max_body = state.http.max_body_size;
     let request_timeout = state.http.request_timeout;
-    Route::new()
+    let metrics = state.metrics.is_some();
+    let mut routes = Route::new()
         .nest("/docs", docs)
         .nest("/ui", console::endpoint())
         .at("/openapi.json", spec)
-        .nest("/", api)
+        .nest("/", api);
+    // On its own listener when `metrics_bind` says so.
+    if metrics && state.http.metrics_bind.is_none() {
+        routes = routes.at("/metrics", metrics::route());
+    }
+    routes
         .catch_all_error(error::to_json_error)
         .around(move |ep, req| middleware::limit_body(ep, req, max_body))
         .around(move |ep, req| middleware::deadline(ep, req, request_timeout))
@@ -107,6 +115,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .around(move |ep, req| challenge::add_bearer_challenge(ep, req, bearer_routes.clone()))
         .around(oauth_errors::add_oauth_error)
         .with(CatchPanic::new().with_handler(|_| error::internal_response()))
+        .around(move |ep, req| middleware::observe(ep, req, templates.clone(), metrics))
         .data(state.validators.clone())
         .data(state)
         .into_endpoint()

@@ -13,7 +13,7 @@ use keys::{KeyAlg, generate_key, list_keys};
 
 use crate::{
     Application, Config,
-    config::ConfigError,
+    config::{ConfigError, LogFormat},
     passwords::random_password,
     secret::Secret,
     startup::{self, Prepared},
@@ -173,7 +173,6 @@ pub fn main() -> ExitCode {
         }
         _ => {}
     }
-    init_tracing();
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -181,6 +180,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    init_tracing(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -215,15 +215,25 @@ fn one_line(err: &anyhow::Error) -> String {
 }
 
 /// Logs go to stderr, filtered by `TOKEND_LOG` (`info` unless told, e.g.
-/// `TOKEND_LOG=debug` or `TOKEND_LOG=tokend=trace,sqlx=warn`).
-fn init_tracing() {
+/// `TOKEND_LOG=debug` or `TOKEND_LOG=tokend=trace,sqlx=warn`), as text or,
+/// with `log_format = "json"`, one JSON object per line.
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TOKEND_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -231,6 +241,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve => {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "tokend listening");
+            if let Some(port) = app.metrics_port() {
+                tracing::info!(port, "metrics listening");
+            }
             app.run_until_stopped().await?;
         }
         Command::Migrate => {

@@ -99,6 +99,25 @@ pub struct Config {
     /// The container registry's access rules (the `[registry]` table).
     #[serde(rename = "registry")]
     pub container: ContainerConfig,
+    /// Prometheus metrics at `/metrics`; off: nothing is recorded or served.
+    pub metrics: bool,
+    /// Serve `/metrics` on this address instead of on `bind`.
+    pub metrics_bind: Option<String>,
+    /// When set, `/metrics` requires `Authorization: Bearer <metrics_token>`.
+    pub metrics_token: Option<Secret>,
+    /// `text` (default) or `json`: one JSON object per log line.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (tracing-subscriber's JSON formatter).
+    Json,
 }
 
 impl Default for Config {
@@ -139,6 +158,10 @@ impl Default for Config {
             container_services: vec!["tokend".into()],
             container_token_lifetime: HumanDuration(Duration::from_secs(5 * 60)),
             container: ContainerConfig::default(),
+            metrics: true,
+            metrics_bind: None,
+            metrics_token: None,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -254,6 +277,24 @@ impl Config {
             return Err(ConfigError::new(
                 "bind",
                 format!("`{}` is not an address like 127.0.0.1:8000", self.bind),
+            ));
+        }
+        if let Some(addr) = &self.metrics_bind
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(ConfigError::new(
+                "metrics_bind",
+                format!("`{addr}` is not an address like 127.0.0.1:9100"),
+            ));
+        }
+        if self
+            .metrics_token
+            .as_ref()
+            .is_some_and(|t| t.expose().trim().len() < 16)
+        {
+            return Err(ConfigError::new(
+                "metrics_token",
+                "must be at least 16 characters",
             ));
         }
         if let Some(url) = &self.database_url {

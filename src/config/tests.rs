@@ -90,3 +90,33 @@ fn issuer_defaults_to_public_url_and_wins_when_set() {
     assert_eq!(c.issuer().as_deref(), Some("tokend-prod"));
     assert_eq!(from_toml("").unwrap().issuer(), None);
 }
+
+#[test]
+fn metrics_and_log_settings_are_read_and_checked() {
+    let c = from_toml("").unwrap();
+    assert!(c.metrics && c.metrics_bind.is_none() && c.metrics_token.is_none());
+    assert_eq!(c.log_format, LogFormat::Text);
+    let c = from_toml(
+        r#"
+        metrics = false
+        metrics_bind = "127.0.0.1:9100"
+        metrics_token = "sixteen-chars-or-more"
+        log_format = "json"
+        "#,
+    )
+    .unwrap();
+    assert!(!c.metrics);
+    assert_eq!(c.log_format, LogFormat::Json);
+    assert!(c.validate().is_ok());
+    assert!(
+        !format!("{c:?}").contains("sixteen-chars"),
+        "the token is redacted"
+    );
+    let c = from_toml(r#"metrics_bind = "localhost""#).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("metrics_bind: `localhost`"), "{err}");
+    let c = from_toml(r#"metrics_token = "short""#).unwrap();
+    let err = c.validate().unwrap_err().to_string();
+    assert!(err.contains("metrics_token: must be at least 16"), "{err}");
+    assert!(from_toml(r#"log_format = "xml""#).is_err());
+}

@@ -8,6 +8,7 @@
 //! registered like every other token), with an offline refresh token when
 //! asked.
 
+mod request;
 pub mod rules;
 pub mod scope;
 
@@ -22,8 +23,10 @@ use crate::{
     jwt::{ContainerAccess, KeyRing},
     registry::{ContainerToken, IssuedToken, Registry, pipeline::ClientInfo},
     secret::Secret,
+    telemetry,
     users::Users,
 };
+pub use request::{OAuthError, OAuthRequest, TokenRequest};
 pub use rules::{Account, ContainerRules};
 pub use scope::{Scope, ScopeError, parse_scopes};
 
@@ -76,64 +79,6 @@ pub fn access_scope(access: &ContainerAccess) -> String {
         actions: access.actions.clone(),
     }
     .to_string()
-}
-
-/// `GET /token`: Basic credentials or none, the service, the scopes.
-#[derive(Debug)]
-pub struct TokenRequest {
-    /// Username and password (or API token); `None`: anonymous.
-    pub credentials: Option<(String, Secret)>,
-    /// The account the client believes it is.
-    pub account: Option<String>,
-    pub service: String,
-    pub scopes: Vec<Scope>,
-    /// Also issue an offline refresh token (authenticated callers only).
-    pub offline: bool,
-    pub client: ClientInfo,
-}
-
-/// `POST /token` (the OAuth2 variant): what the form asked for.
-#[derive(Debug)]
-pub struct OAuthRequest {
-    pub grant_type: String,
-    pub service: String,
-    /// Who the client is; required, informational.
-    pub client_id: String,
-    /// Space-separated scopes.
-    pub scope: Option<String>,
-    /// `offline` for a refresh token with a password grant.
-    pub access_type: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub refresh_token: Option<Secret>,
-    pub client: ClientInfo,
-}
-
-/// An OAuth2 failure: tokend's error and the RFC 6749 `error` it means.
-#[derive(Debug)]
-pub struct OAuthError {
-    pub error: Error,
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type`, …
-    pub oauth: &'static str,
-}
-
-impl OAuthError {
-    fn new(error: Error, oauth: &'static str) -> Self {
-        OAuthError { error, oauth }
-    }
-}
-
-impl From<Error> for OAuthError {
-    fn from(error: Error) -> Self {
-        let oauth = match error {
-            Error::NoActiveAccount | Error::TokenNotValid => "invalid_grant",
-            Error::Throttled { .. } => "slow_down",
-            Error::Unavailable(_) => "temporarily_unavailable",
-            Error::Unexpected(_) => "server_error",
-            _ => "invalid_request",
-        };
-        OAuthError { error, oauth }
-    }
 }
 
 /// The container registry settings, checked: what `/token` answers for and
@@ -199,6 +144,17 @@ impl ContainerTokenServer {
     /// what its scopes ask and the rules allow, with an offline refresh
     /// token when asked by an authenticated caller.
     pub async fn token(&self, request: TokenRequest) -> Result<ContainerGrant> {
+        let grant = if request.credentials.is_some() {
+            "basic"
+        } else {
+            "anonymous"
+        };
+        let result = self.token_uncounted(request).await;
+        count(grant, result.as_ref().err());
+        result
+    }
+
+    async fn token_uncounted(&self, request: TokenRequest) -> Result<ContainerGrant> {
         let user = match request.credentials {
             Some((username, password)) => {
                 if request.account.as_ref().is_some_and(|a| *a != username) {
@@ -227,6 +183,20 @@ impl ContainerTokenServer {
 
     /// `POST /token`: the password grant or the refresh grant.
     pub async fn oauth_token(&self, request: OAuthRequest) -> Result<ContainerGrant, OAuthError> {
+        let grant = match request.grant_type.as_str() {
+            "password" => "password",
+            "refresh_token" => "refresh_token",
+            _ => "unsupported",
+        };
+        let result = self.oauth_token_uncounted(request).await;
+        count(grant, result.as_ref().err().map(|e| &e.error));
+        result
+    }
+
+    async fn oauth_token_uncounted(
+        &self,
+        request: OAuthRequest,
+    ) -> Result<ContainerGrant, OAuthError> {
         required(Some(&request.grant_type), "grant_type")?;
         required(Some(&request.service), "service")?;
         required(Some(&request.client_id), "client_id")?;
@@ -368,6 +338,12 @@ impl ContainerTokenServer {
             lifetime: self.policy.lifetime,
         }
     }
+}
+
+/// Counts a `/token` request of `grant` by its outcome: `ok`, or the code
+/// of its error.
+fn count(grant: &'static str, error: Option<&Error>) {
+    telemetry::metrics::registry_token_request(grant, error.map_or("ok", Error::code));
 }
 
 fn missing(field: &str) -> OAuthError {

@@ -9,6 +9,8 @@ pub use sqlite::READER_CACHE_SIZE;
 use std::{path::PathBuf, str::FromStr, time::Duration};
 
 use anyhow::Context;
+
+use crate::telemetry;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, DbErr, SqlxPostgresConnector,
@@ -150,6 +152,41 @@ impl Db {
     /// Whether the database answers a trivial query.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.read.execute_unprepared("SELECT 1").await.map(drop)
+    }
+
+    /// Records the pools' connections in use and idle, as metrics: SQLite's
+    /// `read` and `write` pools, or PostgreSQL's one `shared` pool.
+    pub fn record_pool_metrics(&self) {
+        let pools: &[(&'static str, &DatabaseConnection)] = match self.backend() {
+            DbBackend::Postgres => &[("shared", &self.write)],
+            _ => &[("read", &self.read), ("write", &self.write)],
+        };
+        for (name, conn) in pools {
+            let (size, idle) = match conn.get_database_backend() {
+                DbBackend::Sqlite => {
+                    let pool = conn.get_sqlite_connection_pool();
+                    (pool.size(), pool.num_idle())
+                }
+                DbBackend::Postgres => {
+                    let pool = conn.get_postgres_connection_pool();
+                    (pool.size(), pool.num_idle())
+                }
+                _ => continue,
+            };
+            let idle = idle as u64;
+            telemetry::metrics::db_pool(name, u64::from(size).saturating_sub(idle), idle);
+        }
+    }
+
+    /// How many of this build's migrations the database has not had. A
+    /// database that had migrations this build does not know (a newer
+    /// replica migrated it) has nothing pending for this one.
+    pub async fn pending_migrations(&self) -> Result<usize, DbErr> {
+        match Migrator::get_pending_migrations_read_only(&self.read).await {
+            Ok(pending) => Ok(pending.len()),
+            Err(DbErr::Custom(_)) => Ok(0),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn close(self) {

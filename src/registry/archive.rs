@@ -3,7 +3,10 @@
 use chrono::{DateTime, Datelike, Utc};
 
 use super::Registry;
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    telemetry,
+};
 
 /// Rows deleted per archive transaction.
 const ARCHIVE_BATCH: u64 = 1000;
@@ -46,6 +49,7 @@ impl Registry {
         while self.store.purge_devices(ARCHIVE_BATCH).await? == ARCHIVE_BATCH {
             tokio::task::yield_now().await;
         }
+        telemetry::metrics::archive_run(archived);
         Ok(archived)
     }
 }

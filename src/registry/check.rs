@@ -9,6 +9,7 @@ use crate::{
     error::{Error, Result},
     jwt::{Claims, TokenType},
     store::tokens::is_active,
+    telemetry,
 };
 
 /// A token that passed every check, with its registry row and its user.
@@ -69,11 +70,16 @@ impl Registry {
 
     /// Expires one registry row, or its whole tree.
     pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
-        if affect_tree {
-            self.store.expire_tree(row.root_id, self.now()).await
+        let (reason, expired) = if affect_tree {
+            (
+                "tree",
+                self.store.expire_tree(row.root_id, self.now()).await?,
+            )
         } else {
-            self.store.expire_one(row.id, self.now()).await
-        }
+            ("request", self.store.expire_one(row.id, self.now()).await?)
+        };
+        telemetry::metrics::tokens_expired(reason, expired);
+        Ok(expired)
     }
 
     /// Expires one of a user's tokens by its registry id, or its whole
@@ -97,14 +103,20 @@ impl Registry {
     /// `spared` (the session a password change comes from); returns how
     /// many.
     pub async fn expire_user_but_tree(&self, user_id: Uuid, spared: Uuid) -> Result<u64> {
-        self.store
+        let expired = self
+            .store
             .expire_user_but_tree(user_id, spared, self.now())
-            .await
+            .await?;
+        telemetry::metrics::tokens_expired("password_change", expired);
+        Ok(expired)
     }
 
-    /// Expires every active token of a user; returns how many.
-    pub async fn expire_user(&self, user_id: Uuid) -> Result<u64> {
-        self.store.expire_user(user_id, self.now()).await
+    /// Expires every active token of a user for `reason` (`user`,
+    /// `password_change`); returns how many.
+    pub async fn expire_user(&self, user_id: Uuid, reason: &'static str) -> Result<u64> {
+        let expired = self.store.expire_user(user_id, self.now()).await?;
+        telemetry::metrics::tokens_expired(reason, expired);
+        Ok(expired)
     }
 }
 

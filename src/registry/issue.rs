@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use entity::{tokens, users};
 
-use super::{IssuedToken, Registry, ValidToken, check::matches_registry, pipeline::ClientInfo};
+use super::{
+    IssuedToken, Registry, ValidToken, check::matches_registry, count_issued, pipeline::ClientInfo,
+};
 use crate::{
     error::{Error, Result},
     jwt::{ContainerAccess, ContainerClaims, TokenType},
@@ -53,6 +55,8 @@ impl Registry {
         );
         let registration = self.pipeline.run(ctx).await?;
         self.register_new(registration).await?;
+        count_issued(TokenType::Access, 1);
+        count_issued(TokenType::Refresh, 1);
         let audience = self.settings.audience.as_deref();
         Ok(TokenPair {
             access: self.sign_for(&access, user, audience)?,
@@ -76,6 +80,7 @@ impl Registry {
             // An anonymous token grants what the rules give everyone, and
             // nobody could revoke it: it is not registered.
             let container = self.new_row(TokenType::Container, now, Some(token.lifetime));
+            count_issued(TokenType::Container, 1);
             return Ok(ContainerIssued {
                 token: self.sign_container(&container, None, token)?,
                 refresh: None,
@@ -87,6 +92,10 @@ impl Registry {
         let ctx = RegistrationContext::new(rows, None, Some(user.id), client, now);
         let registration = self.pipeline.run(ctx).await?;
         self.register_new(registration).await?;
+        count_issued(TokenType::Container, 1);
+        if offline {
+            count_issued(TokenType::Refresh, 1);
+        }
         let refresh = refresh
             .map(|row| self.sign_for(&row, user, Some(&token.service)))
             .transpose()?;
@@ -136,6 +145,7 @@ impl Registry {
                 Ok(())
             })
             .await?;
+        count_issued(TokenType::Container, 1);
         self.sign_container(&container, Some(&parent.user), token)
     }
 

@@ -31,6 +31,7 @@ use crate::{
     error::Result,
     jwt::{Claims, DIRECT_CLIENT_ID, KeyRing, TokenType},
     store::TokenStore,
+    telemetry,
 };
 use pipeline::Pipeline;
 
@@ -158,6 +159,11 @@ fn issued(row: &tokens::Model, text: String) -> IssuedToken {
             .expires_at
             .map(|t| (t - row.issued_at).num_seconds().max(0) as u64),
     }
+}
+
+/// Counts `n` tokens of `kind` issued.
+fn count_issued(kind: TokenType, n: u64) {
+    telemetry::metrics::tokens_issued(kind.as_str(), n);
 }
 
 /// The row of a token of `kind` issued `now` that lives `lifetime` (`None`:

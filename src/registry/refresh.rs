@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use entity::{tokens, users};
 use uuid::Uuid;
 
-use super::{IssuedToken, Registry, check::matches_registry, pipeline::ClientInfo};
+use super::{IssuedToken, Registry, check::matches_registry, count_issued, pipeline::ClientInfo};
 use crate::{
     error::{Error, Result},
     jwt::TokenType,
@@ -19,6 +19,7 @@ use crate::{
         TokenTxn,
         tokens::{Registration, is_active},
     },
+    telemetry::{self, AUDIT},
 };
 
 /// What a refresh hands out: a refresh token only with rotation.
@@ -49,10 +50,22 @@ pub fn reuse_verdict(rotated_at: DateTime<Utc>, now: DateTime<Utc>, grace: Durat
     }
 }
 
+/// Why a refresh failed: a reuse, or any other error.
+enum RefreshError {
+    Reused(Reuse),
+    Other(Error),
+}
+
+impl From<Error> for RefreshError {
+    fn from(e: Error) -> Self {
+        RefreshError::Other(e)
+    }
+}
+
 /// How the write of a refresh ended.
 enum Outcome {
-    /// Registered, for this user.
-    Issued(users::Model),
+    /// Registered, for this user; the other tokens of the tree expired.
+    Issued(users::Model, u64),
     /// A retry within the grace: the refresh token the rotation handed out,
     /// handed out again, with a new access token under it.
     Resumed {
@@ -73,6 +86,33 @@ impl Registry {
     /// Trades a refresh token for a new access token (and, with rotation, a
     /// new refresh token).
     pub async fn refresh(&self, token: &str, client: ClientInfo) -> Result<Refreshed> {
+        let result = self.refresh_counted(token, client).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(RefreshError::Reused(Reuse::Theft)) => "reuse_detected",
+            Err(RefreshError::Reused(Reuse::InGrace)) => "reuse_in_grace",
+            Err(RefreshError::Other(Error::TokenNotValid)) => {
+                let audience = self.settings.audience.as_deref();
+                if self.keys.out_of_time(token, audience) {
+                    "expired"
+                } else {
+                    "invalid"
+                }
+            }
+            Err(RefreshError::Other(_)) => "error",
+        };
+        telemetry::metrics::refresh(outcome);
+        result.map_err(|e| match e {
+            RefreshError::Reused(_) => Error::TokenNotValid,
+            RefreshError::Other(e) => e,
+        })
+    }
+
+    async fn refresh_counted(
+        &self,
+        token: &str,
+        client: ClientInfo,
+    ) -> std::result::Result<Refreshed, RefreshError> {
         let audience = self.settings.audience.as_deref();
         // Checked before anything is written for it.
         let claims = self.refresh_claims(token, audience)?;
@@ -122,20 +162,29 @@ impl Registry {
                     let rotated_at = row.rotated_at.ok_or(Error::TokenNotValid)?;
                     return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
                 }
-                if expire_on_refresh {
-                    txn.expire_tree_except(row.root_id, row.id, now).await?;
-                }
+                let others = if expire_on_refresh {
+                    txn.expire_tree_except(row.root_id, row.id, now).await?
+                } else {
+                    0
+                };
                 register(&txn, prepared.registration).await?;
-                Ok(Outcome::Issued(user))
+                Ok(Outcome::Issued(user, others))
             })
             .await?;
         match outcome {
-            Outcome::Issued(user) => Ok(Refreshed {
-                access: self.sign_for(&access, &user, audience)?,
-                refresh: refresh
-                    .map(|row| self.sign_for(&row, &user, audience))
-                    .transpose()?,
-            }),
+            Outcome::Issued(user, others) => {
+                telemetry::metrics::tokens_expired("refresh", others);
+                count_issued(TokenType::Access, 1);
+                if refresh.is_some() {
+                    count_issued(TokenType::Refresh, 1);
+                }
+                Ok(Refreshed {
+                    access: self.sign_for(&access, &user, audience)?,
+                    refresh: refresh
+                        .map(|row| self.sign_for(&row, &user, audience))
+                        .transpose()?,
+                })
+            }
             Outcome::Resumed { successor, user } => {
                 tracing::info!(
                     token_id = %presented_id,
@@ -143,6 +192,7 @@ impl Registry {
                     "a rotated refresh token came back within the reuse grace; \
                      its successor is handed out again"
                 );
+                count_issued(TokenType::Access, 1);
                 Ok(Refreshed {
                     access: self.sign_for(&access, &user, audience)?,
                     refresh: Some(self.sign_for(&successor, &user, audience)?),
@@ -150,14 +200,18 @@ impl Registry {
             }
             Outcome::Reused { verdict, expired } => {
                 if verdict == Reuse::Theft {
+                    telemetry::metrics::tokens_expired("reuse", expired);
                     tracing::warn!(
+                        target: AUDIT,
+                        event = "refresh_reuse_detected",
+                        tree = %root_id,
                         token_id = %presented_id,
-                        user_id = ?owner,
+                        user_id = owner.map(tracing::field::display),
                         expired,
                         "a rotated refresh token was presented again; its tree is expired"
                     );
                 }
-                Err(Error::TokenNotValid)
+                Err(RefreshError::Reused(verdict))
             }
         }
     }

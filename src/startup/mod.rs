@@ -12,7 +12,7 @@ use anyhow::Context;
 use connection::JsonErrorsAcceptor;
 use poem::{
     Server,
-    listener::{Acceptor, Listener, TcpListener},
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 
 use crate::{
@@ -21,6 +21,7 @@ use crate::{
     db::Db,
     secret::Secret,
     state::{self, AppState, Extras, Prebuilt},
+    telemetry::AUDIT,
 };
 
 /// A prepared instance: its state, its database, and the administrator
@@ -61,6 +62,8 @@ pub async fn prepare(config: &Config, extras: &Extras) -> anyhow::Result<Prepare
 pub struct Application {
     acceptor: JsonErrorsAcceptor,
     port: u16,
+    /// `/metrics` on its own address (`metrics_bind`), and its port.
+    metrics: Option<(TcpAcceptor, u16)>,
     state: AppState,
     db: Db,
     archive_interval: Option<std::time::Duration>,
@@ -89,14 +92,32 @@ impl Application {
             .into_acceptor()
             .await
             .with_context(|| format!("bind: cannot listen on {bind}"))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("bind: no local address")?;
+        let port = port_of(&acceptor).context("bind: no local address")?;
+        let metrics = match (&state.metrics, &config.metrics_bind) {
+            (Some(_), Some(bind)) => {
+                let acceptor = TcpListener::bind(bind.clone())
+                    .into_acceptor()
+                    .await
+                    .with_context(|| format!("metrics_bind: cannot listen on {bind}"))?;
+                let port = port_of(&acceptor).context("metrics_bind: no local address")?;
+                Some((acceptor, port))
+            }
+            _ => None,
+        };
+        for key in state.keys.keys() {
+            tracing::info!(
+                target: AUDIT,
+                event = "signing_key_loaded",
+                kid = %key.kid,
+                alg = ?key.alg,
+                signs = std::ptr::eq(key, state.keys.signing_key()),
+                "signing key loaded"
+            );
+        }
         Ok(Application {
             acceptor: JsonErrorsAcceptor(acceptor),
             port,
+            metrics,
             state,
             db,
             archive_interval: config.archive_interval.map(|d| d.0),
@@ -106,6 +127,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when it has its own (`metrics_bind`).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     pub fn state(&self) -> &AppState {
@@ -125,19 +151,41 @@ impl Application {
 
     /// Serves until `signal` completes.
     pub async fn run_until(self, signal: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        let archiver = self
-            .archive_interval
-            .map(|every| tokio::spawn(scheduler::archive_every(self.state.clone(), every)));
+        let mut beside = Vec::new();
+        if let Some(every) = self.archive_interval {
+            beside.push(tokio::spawn(scheduler::archive_every(
+                self.state.clone(),
+                every,
+            )));
+        }
+        if let Some(metrics) = self.state.metrics.clone() {
+            beside.push(tokio::spawn(scheduler::metrics_upkeep(metrics)));
+        }
+        if let Some((acceptor, _)) = self.metrics {
+            let app = api::metrics::app(self.state.clone());
+            beside.push(tokio::spawn(async move {
+                if let Err(e) = Server::new_with_acceptor(acceptor).run(app).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
         let app = api::app(self.state);
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(self.shutdown_grace))
             .await;
-        if let Some(archiver) = archiver {
-            archiver.abort();
+        for task in beside {
+            task.abort();
         }
         self.db.close().await;
         result
     }
+}
+
+fn port_of(acceptor: &impl Acceptor) -> Option<u16> {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
 }
 
 /// Creates a folder (and its parents) only its owner can enter: it holds

@@ -1,10 +1,10 @@
 //! Users: their accounts, signing in, and what reaches their tokens too
 //! (a new password, deactivation, deletion, expiring everything).
 
+mod names;
 mod own;
 
 use entity::users;
-use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
 
 use crate::{
@@ -18,8 +18,11 @@ use crate::{
         UserStore,
         users::{UsersTxn, new_user},
     },
+    telemetry::{self, AUDIT},
     throttle::Throttle,
 };
+use names::validate_password;
+pub use names::{normalise, username_key, validate_username};
 
 /// Whether a change may take away the last active administrator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +110,8 @@ impl Users {
         password: Secret,
         address: &str,
     ) -> Result<users::Model> {
-        self.throttled(username, address, self.authenticate(username, password))
-            .await
+        let attempt = self.authenticate(username, password);
+        self.throttled(username, address, "password", attempt).await
     }
 
     /// A login with Basic credentials (the container registry's): the
@@ -132,7 +135,7 @@ impl Users {
                 Err(e) => Err(e),
             }
         };
-        self.throttled(username, address, attempt).await
+        self.throttled(username, address, "basic", attempt).await
     }
 
     /// Runs a login `attempt` under the throttle: refused with 429 while the
@@ -143,19 +146,51 @@ impl Users {
         &self,
         username: &str,
         address: &str,
+        method: &'static str,
         attempt: impl Future<Output = Result<users::Model>>,
     ) -> Result<users::Model> {
-        let check = self.throttle.begin(username, address).await?;
+        let check = match self.throttle.begin(username, address).await {
+            Ok(check) => check,
+            Err(e) => {
+                let outcome = if matches!(e, Error::Throttled { .. }) {
+                    "throttled"
+                } else {
+                    "error"
+                };
+                telemetry::metrics::login(outcome);
+                return Err(e);
+            }
+        };
         match attempt.await {
             Ok(user) => {
                 self.throttle.succeeded(check).await?;
+                telemetry::metrics::login("ok");
+                tracing::info!(
+                    target: AUDIT,
+                    event = "login_succeeded",
+                    username = ?user.username,
+                    user_id = %user.id,
+                    address,
+                    method,
+                    "sign-in succeeded"
+                );
                 Ok(user)
             }
             Err(Error::NoActiveAccount) => {
                 self.throttle.failed(check).await?;
+                telemetry::metrics::login("failed");
+                tracing::warn!(
+                    target: AUDIT,
+                    event = "login_failed",
+                    username = ?username,
+                    address,
+                    method,
+                    "sign-in failed"
+                );
                 Err(Error::NoActiveAccount)
             }
             Err(e) => {
+                telemetry::metrics::login("error");
                 // Not the password's fault: it does not count.
                 if let Err(withdraw) = self.throttle.abandoned(check).await {
                     tracing::warn!(error = %withdraw, "withdrawing a login attempt failed");
@@ -250,7 +285,7 @@ impl Users {
         let user = self.get(username).await?;
         let hash = self.passwords.hash(password).await?;
         let user = self.store.set_password_hash(user, hash).await?;
-        self.invalidate(user.id).await?;
+        self.invalidate(user.id, "password_change").await?;
         Ok(())
     }
 
@@ -258,7 +293,7 @@ impl Users {
     /// how many were active.
     pub async fn expire_all(&self, username: &str) -> Result<u64> {
         let user = self.get(username).await?;
-        self.invalidate(user.id).await
+        self.invalidate(user.id, "user").await
     }
 
     /// Revokes a user's API token (an administrator's act).
@@ -268,9 +303,9 @@ impl Users {
         Ok(())
     }
 
-    async fn invalidate(&self, user_id: Uuid) -> Result<u64> {
+    async fn invalidate(&self, user_id: Uuid, reason: &'static str) -> Result<u64> {
         let revoked = self.api_tokens.revoke(user_id).await?;
-        Ok(self.registry.expire_user(user_id).await? + u64::from(revoked))
+        Ok(self.registry.expire_user(user_id, reason).await? + u64::from(revoked))
     }
 
     /// Deletes the user; their registry rows and API token go with them (so
@@ -326,16 +361,6 @@ impl Users {
     }
 }
 
-/// A username as stored and looked up: NFKC-normalised, as Django does.
-pub fn normalise(username: &str) -> String {
-    username.nfkc().collect()
-}
-
-/// What no two usernames may share: the NFKC case-folded form.
-pub fn username_key(username: &str) -> String {
-    normalise(username).to_lowercase()
-}
-
 fn is_active_admin(user: &users::Model) -> bool {
     user.is_admin && user.is_active
 }
@@ -350,46 +375,4 @@ async fn last_admin_guard(txn: &UsersTxn, user: &users::Model) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Django's rule: 1 to 150 letters, digits and `@.+-_`.
-pub fn validate_username(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.chars().count() <= 150
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "@.+-_".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidRequest(
-            "Enter a valid username: 1 to 150 letters, digits and @/./+/-/_ characters.".into(),
-        ))
-    }
-}
-
-pub(crate) fn validate_password(password: &Secret) -> Result<()> {
-    let len = password.expose().chars().count();
-    if len == 0 || len > 1024 {
-        return Err(Error::InvalidRequest(
-            "A password must be 1 to 1024 characters long.".into(),
-        ));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn look_alike_names_normalise_to_one_key() {
-        assert_eq!(normalise("ａｄｍｉｎ"), "admin");
-        assert_eq!(normalise("𝐚𝐝𝐦𝐢𝐧"), "admin");
-        assert_eq!(normalise("ADMIN"), "ADMIN");
-        for name in ["admin", "ADMIN", "ａｄｍｉｎ", "𝐚𝐝𝐦𝐢𝐧", "Ａｄｍｉｎ"]
-        {
-            assert_eq!(username_key(name), "admin", "{name}");
-        }
-    }
 }

@@ -44,7 +44,11 @@ impl Users {
         let revoked = u64::from(self.api_tokens.revoke(user.id).await?);
         let expired = match keep {
             Some(root) => self.registry.expire_user_but_tree(user.id, root).await?,
-            None => self.registry.expire_user(user.id).await?,
+            None => {
+                self.registry
+                    .expire_user(user.id, "password_change")
+                    .await?
+            }
         };
         Ok(expired + revoked)
     }

@@ -15,6 +15,7 @@ mod hostile;
 mod keys;
 mod login;
 mod oauth;
+mod observability;
 mod openapi;
 mod own_password;
 mod races;

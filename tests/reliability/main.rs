@@ -9,6 +9,8 @@
 mod crash;
 mod disk;
 mod faults;
+mod observability;
+mod prometheus;
 mod proxy;
 mod replicas;
 mod secrets;

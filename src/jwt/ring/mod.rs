@@ -188,15 +188,26 @@ impl KeyRing {
     /// `audience` is what `aud` must be; with `None`, a token that has an
     /// `aud` is refused.
     pub fn verify<T: DeserializeOwned>(&self, token: &str, audience: Option<&str>) -> Result<T> {
-        self.verify_with_header(token, audience)
+        self.verify_with_header(token, audience, true)
             .map(|(_, claims)| claims)
     }
 
-    /// [`verify`](Self::verify), and the token's header.
+    /// Whether a token is authentic (signature and claims check out) but
+    /// out of its time (`exp`, `nbf`): what a refused refresh counts as
+    /// `expired` rather than `invalid`.
+    pub fn out_of_time(&self, token: &str, audience: Option<&str>) -> bool {
+        self.verify_with_header::<serde_json::Value>(token, audience, false)
+            .is_ok()
+            && self.verify::<serde_json::Value>(token, audience).is_err()
+    }
+
+    /// [`verify`](Self::verify), and the token's header; with `check_time`
+    /// false, a token out of its time passes.
     fn verify_with_header<T: DeserializeOwned>(
         &self,
         token: &str,
         audience: Option<&str>,
+        check_time: bool,
     ) -> Result<(Header, T)> {
         if token.len() > MAX_TOKEN_LEN {
             return Err(Error::TokenNotValid);
@@ -243,7 +254,7 @@ impl KeyRing {
             None => Ok(None),
             Some(v) => v.as_i64().map(Some).ok_or(Error::TokenNotValid),
         };
-        if !self.in_time(time("exp")?, time("nbf")?) {
+        if check_time && !self.in_time(time("exp")?, time("nbf")?) {
             return Err(Error::TokenNotValid);
         }
         let claims = serde_json::from_value(data.claims).map_err(|_| Error::TokenNotValid)?;
@@ -267,7 +278,7 @@ impl KeyRing {
                 Err(Error::TokenNotValid)
             };
         }
-        let (header, Timed { claims, nbf }) = self.verify_with_header(token, audience)?;
+        let (header, Timed { claims, nbf }) = self.verify_with_header(token, audience, true)?;
         // The header's `typ` must be that of the claimed kind: a refresh
         // token is never taken where an access token is, nor the reverse.
         if !claims.token_type.accepts_typ(header.typ.as_deref()) {

@@ -16,6 +16,9 @@ use crate::{ADMIN_PASSWORD, TestDatabase};
 
 pub struct TestApp {
     pub address: String,
+    /// `http://127.0.0.1:port` of `/metrics` when `metrics_bind` gives it
+    /// a listener of its own.
+    pub metrics_address: Option<String>,
     pub client: Client,
     pub state: AppState,
     /// Declared first, so dropped first: stops the server before its
@@ -110,6 +113,9 @@ impl TestApp {
             .await
             .expect("build tokend");
         let address = format!("http://127.0.0.1:{}", app.port());
+        let metrics_address = app
+            .metrics_port()
+            .map(|port| format!("http://127.0.0.1:{port}"));
         let state = app.state().clone();
         let server_db = app.db().clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -122,6 +128,7 @@ impl TestApp {
         });
         TestApp {
             address,
+            metrics_address,
             client: Client::new(),
             state,
             server: Running {

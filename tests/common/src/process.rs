@@ -169,11 +169,7 @@ fn collect(
             let text = String::from_utf8_lossy(&line);
             if port.is_some()
                 && text.contains("tokend listening")
-                && let Some(p) = text
-                    .split("port=")
-                    .nth(1)
-                    .and_then(|rest| rest.trim().split(|c: char| !c.is_ascii_digit()).next())
-                    .and_then(|digits| digits.parse().ok())
+                && let Some(p) = port_in(&text)
                 && let Some(tx) = port.take()
             {
                 let _ = tx.send(p);
@@ -183,7 +179,28 @@ fn collect(
     });
 }
 
+/// The port a log line names: `port=8000` in text, `"port":8000` in JSON.
+fn port_in(line: &str) -> Option<u16> {
+    let (_, rest) = line
+        .split_once("port=")
+        .or_else(|| line.split_once("\"port\":"))?;
+    rest.trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl Server {
+    /// The port of the first line logged with `message` (e.g. `metrics
+    /// listening`), once the server is ready.
+    pub fn logged_port(&self, message: &str) -> Option<u16> {
+        self.output()
+            .lines()
+            .find(|line| line.contains(message))
+            .and_then(port_in)
+    }
+
     pub fn api(&self) -> Api {
         self.api.clone()
     }
