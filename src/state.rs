@@ -36,6 +36,8 @@ pub struct HttpSettings {
     pub max_body_size: usize,
     /// `request_timeout`.
     pub request_timeout: Duration,
+    /// `simplejwt_routes`: whether `/api/token/…` answers.
+    pub simplejwt_routes: bool,
 }
 
 /// What a library user adds to tokend when building it: registration steps
@@ -147,6 +149,7 @@ impl AppState {
                 trusted_proxies: config.trusted_proxies.clone(),
                 max_body_size: config.max_body_size,
                 request_timeout: config.request_timeout.0,
+                simplejwt_routes: config.simplejwt_routes,
             },
             validators: ValidatorChain::standard(api_tokens.clone(), registry.clone()),
             keys,

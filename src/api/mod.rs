@@ -9,6 +9,7 @@ pub mod body;
 pub mod client;
 pub mod container;
 pub mod container_errors;
+pub mod drf;
 pub mod error;
 pub mod form;
 pub mod json_keys;
@@ -17,6 +18,7 @@ pub mod meta;
 mod middleware;
 pub mod oauth;
 pub mod protocol_errors;
+pub mod simplejwt;
 pub mod token;
 pub mod tokens;
 pub mod types;
@@ -48,6 +50,10 @@ pub enum ApiTags {
     /// for container registries that delegate authentication to tokend.
     #[oai(rename = "Container registry")]
     ContainerRegistry,
+    /// djangorestframework-simplejwt's routes and shapes, for frontends
+    /// written for it (`simplejwt_routes`, on by default).
+    #[oai(rename = "simplejwt")]
+    SimpleJwt,
 }
 
 /// The OpenAPI service: every documented route.
@@ -62,6 +68,7 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
             oauth::OAuthApi,
             meta::MetaApi,
             container::ContainerApi,
+            simplejwt::SimpleJwtApi,
         ),
         "tokend",
         env!("CARGO_PKG_VERSION"),
@@ -74,7 +81,9 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
 
 /// The spec as served at `/openapi.json` and checked in at `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    service().spec()
+    let spec: serde_json::Value =
+        serde_json::from_str(&service().spec()).unwrap_or(serde_json::Value::Null);
+    serde_json::to_string_pretty(&simplejwt::with_slashes(spec)).unwrap_or_default()
 }
 
 /// The whole HTTP application over a prepared state.
@@ -82,7 +91,12 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let api = service();
     let allowed = middleware::AllowedMethods::of(&api);
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let spec_text = spec_json();
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(spec_text.clone())
+    });
     let max_body = state.http.max_body_size;
     let request_timeout = state.http.request_timeout;
     Route::new()
@@ -93,6 +107,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .around(move |ep, req| middleware::limit_body(ep, req, max_body))
         .around(move |ep, req| middleware::deadline(ep, req, request_timeout))
         .around(move |ep, req| middleware::add_allow_header(ep, req, allowed.clone()))
+        .around(middleware::simplejwt_slashes)
         .with(CatchPanic::new().with_handler(|_| error::internal_response()))
         .data(state.validators.clone())
         .data(state)

@@ -67,6 +67,13 @@ impl Registry {
         self.expire_row(&valid.row, affect_tree).await
     }
 
+    /// simplejwt's blacklist: a refresh token (and nothing else) and its
+    /// whole tree are expired.
+    pub async fn expire_refresh_tree(&self, token: &str) -> Result<u64> {
+        let valid = self.check(token, Some(TokenType::Refresh)).await?;
+        self.expire_row(&valid.row, true).await
+    }
+
     /// Revokes a token (RFC 7009): a refresh token takes its whole tree. A
     /// token that is not valid is left alone, without an error.
     pub async fn revoke(&self, token: &str) -> Result<()> {

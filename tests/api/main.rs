@@ -17,5 +17,6 @@ mod oauth;
 mod openapi;
 mod races;
 mod sessions;
+mod simplejwt;
 mod startup;
 mod token;
