@@ -89,6 +89,12 @@ pub enum DrfError {
     /// `simplejwt_routes` is off.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
+    /// The body is larger than `max_body_size`.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is neither JSON, nor a form, nor `multipart/form-data`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Too many failed logins: try again after `Retry-After` seconds.
     #[oai(status = 429)]
     Throttled(
@@ -112,13 +118,14 @@ impl From<Error> for DrfError {
             ApiError::Throttled(body, retry_after) => DrfError::Throttled(body, retry_after),
             ApiError::Unavailable(body) => DrfError::Unavailable(body),
             ApiError::NotFound(body) => DrfError::NotFound(body),
+            ApiError::PayloadTooLarge(body) => DrfError::PayloadTooLarge(body),
+            ApiError::UnsupportedMediaType(body) => DrfError::UnsupportedMediaType(body),
             ApiError::BadRequest(Json(body))
             | ApiError::Forbidden(Json(body))
-            | ApiError::Conflict(Json(body))
-            | ApiError::PayloadTooLarge(Json(body))
-            | ApiError::UnsupportedMediaType(Json(body)) => DrfError::Invalid(Json(
-                FieldErrors::from([("non_field_errors".to_owned(), vec![body.detail])]),
-            )),
+            | ApiError::Conflict(Json(body)) => DrfError::Invalid(Json(FieldErrors::from([(
+                "non_field_errors".to_owned(),
+                vec![body.detail],
+            )]))),
             ApiError::Internal(body) => DrfError::Internal(body),
         }
     }

@@ -143,6 +143,17 @@ async fn simplejwt_routes_take_form_and_multipart_bodies() {
     )
     .await;
     assert_eq!(missing, json!({"password": ["This field is required."]}));
+    // Any other body is 415, in tokend's shape.
+    let resp = app
+        .client
+        .post(app.url("/api/token/"))
+        .header("content-type", "text/plain")
+        .body("admin")
+        .send()
+        .await
+        .unwrap();
+    let refused = body(resp, StatusCode::UNSUPPORTED_MEDIA_TYPE).await;
+    assert_eq!(refused["code"], "unsupported_media_type");
 }
 
 #[tokio::test]
