@@ -48,6 +48,8 @@ pub struct HttpSettings {
     pub metrics_bind: Option<String>,
     /// `metrics_token`: the Bearer token `/metrics` requires, when set.
     pub metrics_token: Option<Secret>,
+    /// `simplejwt_routes`: whether `/api/token/…` answers.
+    pub simplejwt_routes: bool,
 }
 
 /// What a library user adds to tokend when building it: registration steps
@@ -182,6 +184,7 @@ impl AppState {
                 issuer: config.issuer(),
                 metrics_bind: config.metrics_bind.clone(),
                 metrics_token: config.metrics_token.clone(),
+                simplejwt_routes: config.simplejwt_routes,
             },
             validators,
             clients,

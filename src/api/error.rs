@@ -280,7 +280,7 @@ pub async fn to_json_error(err: poem::Error) -> Response {
             "not_authenticated",
             "Authentication credentials were not provided.".to_owned(),
         ),
-        s if s.is_client_error() => ("invalid_request", first_line(&err.to_string())),
+        s if s.is_client_error() => ("invalid_request", plain_words(&err.to_string())),
         _ => {
             tracing::error!(error = %err, %status, "internal error");
             return internal_response();
@@ -315,6 +315,21 @@ pub fn json_response(status: StatusCode, detail: &str, code: &str) -> Response {
         .status(status)
         .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
         .body(body.to_string())
+}
+
+/// A parser's message without the parser's own words: the payload
+/// error's prefix goes, and serde's "missing field `x`" says which field in
+/// a sentence.
+fn plain_words(text: &str) -> String {
+    let text = text
+        .strip_prefix("parse request payload error: ")
+        .unwrap_or(text);
+    if let Some(rest) = text.strip_prefix("missing field `")
+        && let Some((name, _)) = rest.split_once('`')
+    {
+        return format!("The field `{name}` is required.");
+    }
+    first_line(text)
 }
 
 fn first_line(text: &str) -> String {

@@ -1,5 +1,6 @@
 //! What every request goes through: its id, log line and metrics, the
-//! body limit, the deadline, and the `Allow` header of a 405.
+//! body limit, the deadline, the `Allow` header of a 405, and simplejwt's
+//! trailing slashes.
 
 use std::{
     sync::{Arc, OnceLock},
@@ -317,4 +318,36 @@ where
         ),
     }
     Ok(resp)
+}
+
+/// simplejwt's URLs end with a slash, which the OpenAPI routes cannot
+/// have: `/api/token/refresh/` is routed to `/api/token/refresh`, and
+/// `/api/token/refresh` itself is not found, as in Django.
+pub(super) async fn simplejwt_slashes<E: Endpoint>(
+    ep: Arc<E>,
+    mut req: Request,
+) -> poem::Result<Response>
+where
+    E::Output: IntoResponse,
+{
+    match super::simplejwt::route_of(req.uri().path()) {
+        None => {}
+        Some(Err(())) => {
+            return Ok(json_response(
+                StatusCode::NOT_FOUND,
+                "Not found.",
+                "not_found",
+            ));
+        }
+        Some(Ok(route)) => {
+            let target = match req.uri().query() {
+                Some(query) => format!("{route}?{query}"),
+                None => route.to_owned(),
+            };
+            if let Ok(uri) = target.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    Ok(ep.call(req).await?.into_response())
 }

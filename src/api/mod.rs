@@ -13,6 +13,7 @@ mod console;
 pub mod container;
 pub mod container_errors;
 pub mod discovery;
+pub mod drf;
 pub mod error;
 pub mod form;
 pub mod json_keys;
@@ -24,6 +25,7 @@ mod middleware;
 pub mod oauth;
 mod oauth_errors;
 pub mod protocol_errors;
+pub mod simplejwt;
 pub mod token;
 pub mod tokens;
 pub mod types;
@@ -55,6 +57,10 @@ pub enum ApiTags {
     /// for container registries that delegate authentication to tokend.
     #[oai(rename = "Container registry")]
     ContainerRegistry,
+    /// djangorestframework-simplejwt's routes and shapes, for frontends
+    /// written for it (`simplejwt_routes`, on by default).
+    #[oai(rename = "simplejwt")]
+    SimpleJwt,
 }
 
 /// The OpenAPI service: every documented route.
@@ -72,6 +78,7 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
             meta::MetaApi,
             discovery::DiscoveryApi,
             container::ContainerApi,
+            simplejwt::SimpleJwtApi,
         ),
         "tokend",
         env!("CARGO_PKG_VERSION"),
@@ -84,7 +91,9 @@ pub fn service() -> OpenApiService<impl OpenApi, ()> {
 
 /// The spec as served at `/openapi.json` and checked in at `openapi/openapi.json`.
 pub fn spec_json() -> String {
-    service().spec()
+    let spec: serde_json::Value =
+        serde_json::from_str(&service().spec()).unwrap_or(serde_json::Value::Null);
+    serde_json::to_string_pretty(&simplejwt::with_slashes(spec)).unwrap_or_default()
 }
 
 /// The whole HTTP application over a prepared state.
@@ -94,7 +103,12 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
     let bearer_routes = challenge::BearerRoutes::of(&api);
     let templates = middleware::RouteTemplates::of(&api);
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let spec_text = spec_json();
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(spec_text.clone())
+    });
     let max_body = state.http.max_body_size;
     let request_timeout = state.http.request_timeout;
     let metrics = state.metrics.is_some();
@@ -114,6 +128,7 @@ pub fn app(state: AppState) -> impl Endpoint + 'static {
         .around(move |ep, req| middleware::add_allow_header(ep, req, allowed.clone()))
         .around(move |ep, req| challenge::add_bearer_challenge(ep, req, bearer_routes.clone()))
         .around(oauth_errors::add_oauth_error)
+        .around(middleware::simplejwt_slashes)
         .with(CatchPanic::new().with_handler(|_| error::internal_response()))
         .around(move |ep, req| middleware::observe(ep, req, templates.clone(), metrics))
         .data(state.validators.clone())

@@ -60,8 +60,9 @@ pub struct ExpireRequest {
     pub token: JsonString,
     /// Also expire every token connected to it through parent links
     /// (absent or `null`: `false`).
+    /// In a form: `true`, `True`, `1`, `false`, `False` or `0`.
     #[oai(default, nullable)]
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::form::drf_bool")]
     pub affect_tree: bool,
 }
 

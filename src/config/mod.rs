@@ -36,6 +36,8 @@ pub struct Config {
     pub expire_on_refresh: bool,
     pub refresh_reuse_grace: HumanDuration,
     pub update_last_login: bool,
+    /// Mount simplejwt's routes (`/api/token/`, …) beside tokend's own.
+    pub simplejwt_routes: bool,
     /// Algorithm of the key generated when `keys` is empty (`ES256`, `ES384`,
     /// `RS256`, `EdDSA`), or of `secret` (`HS256`, `HS384`, `HS512`).
     pub algorithm: String,
@@ -132,6 +134,7 @@ impl Default for Config {
             expire_on_refresh: false,
             refresh_reuse_grace: HumanDuration(Duration::from_secs(10)),
             update_last_login: false,
+            simplejwt_routes: true,
             algorithm: "ES256".into(),
             secret: None,
             keys: Vec::new(),

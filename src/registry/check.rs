@@ -68,6 +68,13 @@ impl Registry {
         self.expire_row(&valid.row, affect_tree).await
     }
 
+    /// simplejwt's blacklist: a refresh token (and nothing else) and its
+    /// whole tree are expired.
+    pub async fn expire_refresh_tree(&self, token: &str) -> Result<u64> {
+        let valid = self.check(token, Some(TokenType::Refresh)).await?;
+        self.expire_row(&valid.row, true).await
+    }
+
     /// Expires one registry row, or its whole tree.
     pub async fn expire_row(&self, row: &tokens::Model, affect_tree: bool) -> Result<u64> {
         let (reason, expired) = if affect_tree {

@@ -20,6 +20,7 @@ mod openapi;
 mod own_password;
 mod races;
 mod sessions;
+mod simplejwt;
 mod standards;
 mod startup;
 mod token;
