@@ -34,6 +34,8 @@ pub fn launch(db: &TestDatabase) -> Launch {
         .set("TOKEND_LOG", "trace")
         .set("TOKEND_LOG_FORMAT", "json")
         .set("TOKEND_ROTATE_REFRESH_TOKENS", "true")
+        // The walk-through's reuse must be theft, not a forgiven retry.
+        .set("TOKEND_REFRESH_REUSE_GRACE", "0s")
         .set("TOKEND_LOGIN_MAX_FAILURES", "2")
         .set("TOKEND_METRICS_BIND", "127.0.0.1:0")
         .set("TOKEND_METRICS_TOKEN", METRICS_TOKEN);
