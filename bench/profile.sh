@@ -34,7 +34,7 @@ export BENCH_REFRESH="$REFRESH"
 script=refresh
 if [ "$TOKEND_ROTATE_REFRESH_TOKENS" = true ]; then
     heads=""
-    for _ in $(seq 1 16); do
+    for _ in $(seq 0 16); do
         read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
         heads="$heads${heads:+,}$pair"
     done

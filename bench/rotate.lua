@@ -1,7 +1,8 @@
 -- POST /api/v1/token/refresh with rotation on: every answer's new refresh
 -- token is the next request's, so each connection follows a chain. The
--- chains start from BENCH_REFRESH_TOKENS (comma-separated, one per
--- connection at least).
+-- chains start from BENCH_REFRESH_TOKENS (comma-separated: one per
+-- connection, and one more, which wrk takes when it calls request() once
+-- to set the thread up and never sends).
 dofile((os.getenv("BENCH_DIR") or "bench") .. "/report.lua")
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -10,8 +11,9 @@ local heads = {}
 for token in string.gmatch(os.getenv("BENCH_REFRESH_TOKENS") or "", "[^,]+") do
    table.insert(heads, token)
 end
--- A used-up token: sent only when a chain broke, and counted as an error.
-local spent = heads[1] or ""
+-- Sent only when every chain is in flight (too few tokens given): refused,
+-- and counted as an error.
+local spent = "not-a-token"
 
 request = function()
    local token = table.remove(heads) or spent

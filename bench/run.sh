@@ -122,7 +122,7 @@ me_during_obtain
 # connection following its own chain from a fresh pair.
 rotation_chains() {
     local heads="" pair
-    for _ in $(seq 1 "$CONNECTIONS"); do
+    for _ in $(seq 0 "$CONNECTIONS"); do
         read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
         heads="$heads${heads:+,}$pair"
     done
