@@ -4,12 +4,14 @@
 //! username, a token, an address or anything else a client chooses.
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex, PoisonError},
     time::Duration,
 };
 
 use ::metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Histogram, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge,
+    histogram,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
@@ -154,16 +156,49 @@ fn describe() {
 
 /// An HTTP request answered.
 pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
-    let (method, route) = (method.to_owned(), route.to_owned());
-    histogram!(HTTP_DURATION, "method" => method.clone(), "route" => route.clone())
-        .record(took.as_secs_f64());
-    counter!(
+    let (duration, requests) = http_series(method, route, status);
+    duration.record(took.as_secs_f64());
+    requests.increment(1);
+}
+
+/// The HTTP series' handles, by route template, then method and status:
+/// made once each, since building a labelled key on every request cost
+/// the server more than a cached `/api/v1/me` does.
+type HttpSeries = HashMap<Box<str>, Vec<(&'static str, u16, Histogram, Counter)>>;
+
+static HTTP_SERIES: LazyLock<Mutex<HttpSeries>> = LazyLock::new(Mutex::default);
+
+fn http_series(method: &str, route: &str, status: u16) -> (Histogram, Counter) {
+    // A client may send any method: only the standard ones are labels.
+    let method = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+        .into_iter()
+        .find(|m| *m == method)
+        .unwrap_or("other");
+    let mut series = HTTP_SERIES.lock().unwrap_or_else(PoisonError::into_inner);
+    let known = series.get(route).and_then(|by_route| {
+        by_route
+            .iter()
+            .find(|(m, s, _, _)| *m == method && *s == status)
+            .map(|(_, _, h, c)| (h.clone(), c.clone()))
+    });
+    if let Some(handles) = known {
+        return handles;
+    }
+    let route = route.to_owned();
+    let duration = histogram!(HTTP_DURATION, "method" => method, "route" => route.clone());
+    let requests = counter!(
         HTTP_REQUESTS,
         "method" => method,
-        "route" => route,
+        "route" => route.clone(),
         "status" => status.to_string()
-    )
-    .increment(1);
+    );
+    series.entry(route.into_boxed_str()).or_default().push((
+        method,
+        status,
+        duration.clone(),
+        requests.clone(),
+    ));
+    (duration, requests)
 }
 
 /// `n` tokens of `kind` (`access`, `refresh`, `registry`) issued.
