@@ -6,7 +6,7 @@ mod sqlite;
 
 pub use sqlite::READER_CACHE_SIZE;
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 
@@ -79,6 +79,13 @@ pub struct Db {
     /// lock's).
     pg_options: Option<PgOptions>,
     timeout: Duration,
+    /// SQLite: the turn to write, taken by every write transaction that
+    /// reads before it writes and by the registry's writer thread for each
+    /// of its batches. Two SQLite writers in one process (sqlx's and the
+    /// registry's) would otherwise fail such a transaction with
+    /// `SQLITE_BUSY_SNAPSHOT` whenever the other committed between its read
+    /// and its write. `None` on PostgreSQL, whose writers run side by side.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Db {
@@ -102,6 +109,7 @@ impl Db {
             sqlite_file: None,
             pg_options: Some(PgOptions(options)),
             timeout: settings.timeout,
+            write_gate: None,
         })
     }
 
@@ -113,6 +121,21 @@ impl Db {
     /// on PostgreSQL and for an in-memory database.
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {
         self.sqlite_file.as_deref()
+    }
+
+    /// Waits for the turn to write (SQLite; at once on PostgreSQL); the
+    /// turn lasts as long as the guard.
+    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.write_gate {
+            Some(gate) => Some(Arc::clone(gate).lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// The turn to write, for a writer that is not async (`None` on
+    /// PostgreSQL).
+    pub fn write_gate(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.write_gate.clone()
     }
 
     /// Longest wait for a connection (or, for SQLite, for a lock).

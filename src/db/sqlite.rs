@@ -62,6 +62,7 @@ pub(super) async fn connect(url: &str, settings: &DbSettings) -> anyhow::Result<
         sqlite_file: (!in_memory).then_some(path),
         pg_options: None,
         timeout,
+        write_gate: Some(Default::default()),
     })
 }
 

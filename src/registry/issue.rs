@@ -126,17 +126,21 @@ impl Registry {
             now,
         );
         let registration = self.pipeline.run(ctx).await?;
-        let claims = &parent.claims;
+        let (claims, root_id, granted) = (
+            parent.claims.clone(),
+            parent.row.root_id,
+            parent.user.clone(),
+        );
         self.store
-            .write(|txn| async move {
+            .write(move |txn| async move {
                 // Tree first, then user: every path takes them in this order.
-                txn.lock(&[parent.row.root_id, parent.user.id]).await?;
+                txn.lock(&[root_id, granted.id]).await?;
                 let (row, user) = txn
                     .find_by_jti(claims.jti)
                     .await?
                     .ok_or(Error::TokenNotValid)?;
-                let user = matches_registry(claims, &row, user, now)?;
-                if user.username != parent.user.username || user.is_admin != parent.user.is_admin {
+                let user = matches_registry(&claims, &row, user, now)?;
+                if user.username != granted.username || user.is_admin != granted.is_admin {
                     return Err(Error::TokenNotValid);
                 }
                 if !txn.register(registration).await? {

@@ -135,30 +135,24 @@ impl Registry {
 
         let grace = self.settings.refresh_reuse_grace;
         let expire_on_refresh = self.settings.expire_on_refresh;
-        let claims = &claims;
+        let jti = claims.jti;
         let outcome = self
             .store
-            .write(|txn| async move {
+            .write(move |txn| async move {
                 // Tree first, then user: every path takes them in this order.
                 match owner {
                     Some(user_id) => txn.lock(&[root_id, user_id]).await?,
                     None => txn.lock(&[root_id]).await?,
                 }
-                let (row, user) = txn
-                    .find_by_jti(claims.jti)
-                    .await?
-                    .ok_or(Error::TokenNotValid)?;
+                let (row, user) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
                 if let Some(rotated_at) = row.rotated_at {
                     return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
                 }
-                let user = matches_registry(claims, &row, user, now)?;
+                let user = matches_registry(&claims, &row, user, now)?;
                 if rotate && !txn.rotate(row.id, now).await? {
                     // Rotated (or expired) between our read and our write:
                     // read what happened.
-                    let (row, _) = txn
-                        .find_by_jti(claims.jti)
-                        .await?
-                        .ok_or(Error::TokenNotValid)?;
+                    let (row, _) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
                     let rotated_at = row.rotated_at.ok_or(Error::TokenNotValid)?;
                     return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
                 }

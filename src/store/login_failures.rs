@@ -76,6 +76,7 @@ impl LoginFailureStore {
         at: DateTime<Utc>,
         admits: impl FnOnce(&Attempts, &Attempts) -> bool,
     ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
+        let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         // Username first, then address: every admission takes them in this order.
         let (by_name, by_address) = (

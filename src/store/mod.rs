@@ -2,11 +2,28 @@
 //! table. Services above never write SQL; where SQLite and PostgreSQL
 //! differ (locking, the calling-thread reader), the difference stays here.
 
+/// A token's row and its user, as [`sqlite_reader`]'s `decode` reads them,
+/// for the rows `condition` picks.
+macro_rules! token_query {
+    ($condition:literal) => {
+        concat!(
+            "SELECT t.id, t.jti, t.token_type, t.parent_id, t.root_id, t.user_id, ",
+            "t.issued_at, t.expires_at, t.expired_at, t.rotated_at, t.device_id, ",
+            "u.id, u.username, u.password_hash, u.is_active, u.is_admin, u.created_at, ",
+            "u.last_login, u.username_key ",
+            "FROM tokens t LEFT JOIN users u ON u.id = t.user_id ",
+            $condition
+        )
+    };
+}
+
 pub mod api_tokens;
 mod cursor;
 pub mod login_failures;
 pub mod oauth_clients;
 mod sqlite_reader;
+mod sqlite_txn;
+mod sqlite_writer;
 mod token_txn;
 pub mod tokens;
 pub mod users;
@@ -21,26 +38,27 @@ pub use users::UserStore;
 
 use std::{future::Future, sync::Arc};
 
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    TransactionTrait,
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
+
+use crate::{
+    db::Db,
+    error::{Error, Result},
 };
 
-use crate::error::{Error, Result};
-
-/// Runs `job` in a transaction on `db`: committed when it returns `Ok`,
-/// rolled back when it returns `Err`. `first` runs at the start (a lock,
-/// say). The job gets the transaction shared and must have dropped it when
-/// it is done.
+/// Runs `job` in a write transaction on `db`, in the turn to write:
+/// committed when it returns `Ok`, rolled back when it returns `Err`.
+/// `first` runs at the start (a lock, say). The job gets the transaction
+/// shared and must have dropped it when it is done.
 async fn in_transaction<T, Fut>(
-    db: &DatabaseConnection,
+    db: &Db,
     first: Option<&str>,
     job: impl FnOnce(Arc<DatabaseTransaction>) -> Fut,
 ) -> Result<T>
 where
     Fut: Future<Output = Result<T>>,
 {
-    let txn = Arc::new(db.begin().await?);
+    let _turn = db.write_turn().await;
+    let txn = Arc::new(db.write.begin().await?);
     if let Some(key) = first {
         advisory_lock(&txn, key).await?;
     }

@@ -64,11 +64,7 @@ pub enum Found {
     Undecodable,
 }
 
-const TOKEN_BY_JTI: &str = "SELECT t.id, t.jti, t.token_type, t.parent_id, t.root_id, t.user_id, \
-     t.issued_at, t.expires_at, t.expired_at, t.rotated_at, t.device_id, \
-     u.id, u.username, u.password_hash, u.is_active, u.is_admin, u.created_at, u.last_login, \
-     u.username_key \
-     FROM tokens t LEFT JOIN users u ON u.id = t.user_id WHERE t.jti = ?1";
+const TOKEN_BY_JTI: &str = token_query!("WHERE t.jti = ?1");
 
 impl SqliteReader {
     pub fn new(path: PathBuf, busy_timeout: Duration, cache_size: i64) -> Self {
@@ -141,7 +137,7 @@ fn unavailable(err: rusqlite::Error) -> Error {
 
 /// The row as sea-orm would decode it, or `None` when a value is not in the
 /// form sqlx writes (16-byte UUIDs, RFC 3339 times, 0/1 booleans).
-fn decode(row: &Row<'_>) -> Option<(tokens::Model, Option<users::Model>)> {
+pub(super) fn decode(row: &Row<'_>) -> Option<(tokens::Model, Option<users::Model>)> {
     let token = tokens::Model {
         id: uuid(row, 0)??,
         jti: uuid(row, 1)??,

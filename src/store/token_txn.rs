@@ -11,41 +11,71 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::tokens::{Device, Registration, TokenStore, expire_where, find_by_jti, lock};
+use super::{
+    sqlite_txn::{self, Conn},
+    tokens::{Device, Registration, TokenStore, expire_where, find_by_jti, lock},
+};
 use crate::error::{Error, Result};
 
 impl TokenStore {
     /// Runs `job` in a write transaction: committed when it returns `Ok`,
     /// rolled back when it returns `Err`. The job decides with what it reads
-    /// inside; nothing else writes between its reads and its writes.
+    /// inside; nothing else writes between its reads and its writes. On
+    /// SQLite in a file the job runs on the writer thread, in a batch
+    /// committed with its neighbours (`sqlite_writer`), and must not wait
+    /// for anything but this transaction.
     pub async fn write<T, F, Fut>(&self, job: F) -> Result<T>
     where
-        F: FnOnce(TokenTxn) -> Fut,
-        Fut: Future<Output = Result<T>>,
+        F: FnOnce(TokenTxn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
     {
-        super::in_transaction(&self.db.write, None, |txn| job(TokenTxn { txn })).await
+        match &self.writer {
+            Some(writer) => writer.write(job).await,
+            None => {
+                let job = |txn| job(TokenTxn(Inner::SeaOrm(txn)));
+                super::in_transaction(&self.db, None, job).await
+            }
+        }
     }
 }
 
 /// The registry inside a write transaction: a handle the job owns and
 /// drops when it is done.
 #[derive(Clone)]
-pub struct TokenTxn {
-    txn: Arc<DatabaseTransaction>,
+pub struct TokenTxn(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    /// PostgreSQL, or SQLite in memory.
+    SeaOrm(Arc<DatabaseTransaction>),
+    /// The SQLite writer thread's transaction.
+    Sqlite(Conn),
 }
 
 impl TokenTxn {
+    pub(super) fn sqlite(conn: Conn) -> Self {
+        TokenTxn(Inner::Sqlite(conn))
+    }
+
     /// Serializes the changes to trees or users' tokens until the end of
     /// the transaction, keyed by a tree's root id or a user's id: the locks
     /// are taken in the order given, in one round trip.
     pub async fn lock(&self, ids: &[Uuid]) -> Result<()> {
-        lock(&self.txn, ids).await.map(drop)
+        match &self.0 {
+            Inner::SeaOrm(txn) => lock(txn, ids).await.map(drop),
+            // One writer: nothing runs beside this transaction.
+            Inner::Sqlite(_) => Ok(()),
+        }
     }
 
     /// Whether [`lock`](Self::lock) takes a lock at all: only PostgreSQL
     /// runs write transactions side by side.
     pub fn locks(&self) -> bool {
-        self.txn.get_database_backend() == DbBackend::Postgres
+        match &self.0 {
+            Inner::SeaOrm(txn) => txn.get_database_backend() == DbBackend::Postgres,
+            Inner::Sqlite(_) => false,
+        }
     }
 
     /// A token's row and user, as this transaction sees them.
@@ -53,7 +83,10 @@ impl TokenTxn {
         &self,
         jti: Uuid,
     ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
-        find_by_jti(&*self.txn, jti).await
+        match &self.0 {
+            Inner::SeaOrm(txn) => find_by_jti(&**txn, jti).await,
+            Inner::Sqlite(conn) => sqlite_txn::find_by_jti(conn, jti),
+        }
     }
 
     /// The child of `parent_id` of type `kind`, with its user: for the
@@ -64,11 +97,15 @@ impl TokenTxn {
         parent_id: Uuid,
         kind: &str,
     ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
+        let txn = match &self.0 {
+            Inner::SeaOrm(txn) => txn,
+            Inner::Sqlite(conn) => return sqlite_txn::child_of_type(conn, parent_id, kind),
+        };
         Ok(tokens::Entity::find()
             .filter(tokens::Column::ParentId.eq(parent_id))
             .filter(tokens::Column::TokenType.eq(kind))
             .find_also_related(users::Entity)
-            .all(&*self.txn)
+            .all(&**txn)
             .await?
             .pop())
     }
@@ -76,19 +113,28 @@ impl TokenTxn {
     /// Marks an active token used up by rotation; false when it was not
     /// active any more (another refresh rotated it, or it was expired).
     pub async fn rotate(&self, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
+        let txn = match &self.0 {
+            Inner::SeaOrm(txn) => txn,
+            Inner::Sqlite(conn) => return sqlite_txn::rotate(conn, id, now),
+        };
         let used_up = tokens::Entity::update_many()
             .col_expr(tokens::Column::RotatedAt, Expr::value(now))
             .filter(tokens::Column::Id.eq(id))
             .filter(tokens::Column::RotatedAt.is_null())
             .filter(tokens::Column::ExpiredAt.is_null())
-            .exec(&*self.txn)
+            .exec(&**txn)
             .await?;
         Ok(used_up.rows_affected == 1)
     }
 
     /// Expires every active token of a tree; returns how many.
     pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
-        expire_where(&*self.txn, tokens::Column::RootId.eq(root_id), now).await
+        match &self.0 {
+            Inner::SeaOrm(txn) => {
+                expire_where(&**txn, tokens::Column::RootId.eq(root_id), now).await
+            }
+            Inner::Sqlite(conn) => sqlite_txn::expire_tree(conn, root_id, None, now),
+        }
     }
 
     /// Expires every active token of a tree but `keep`; returns how many.
@@ -98,10 +144,14 @@ impl TokenTxn {
         keep: Uuid,
         now: DateTime<Utc>,
     ) -> Result<u64> {
+        let txn = match &self.0 {
+            Inner::SeaOrm(txn) => txn,
+            Inner::Sqlite(conn) => return sqlite_txn::expire_tree(conn, root_id, Some(keep), now),
+        };
         let which = Condition::all()
             .add(tokens::Column::RootId.eq(root_id))
             .add(tokens::Column::Id.ne(keep));
-        expire_where(&*self.txn, which, now).await
+        expire_where(&**txn, which, now).await
     }
 
     /// Writes a registration: its device (one row per user, user agent and
@@ -110,9 +160,13 @@ impl TokenTxn {
     /// on PostgreSQL the delete can commit in between); the transaction is
     /// then unusable and must be rolled back.
     pub async fn register(&self, registration: Registration) -> Result<bool> {
+        let txn = match &self.0 {
+            Inner::SeaOrm(txn) => txn,
+            Inner::Sqlite(conn) => return sqlite_txn::register(conn, registration),
+        };
         let Registration { mut rows, device } = registration;
         if let Some(device) = device {
-            let device_id = self.upsert_device(device).await?;
+            let device_id = upsert_device(txn, device).await?;
             for row in &mut rows {
                 row.device_id = Some(device_id);
             }
@@ -121,7 +175,7 @@ impl TokenTxn {
             return Ok(true);
         }
         let inserted = tokens::Entity::insert_many(rows.into_iter().map(tokens::ActiveModel::from))
-            .exec_without_returning(&*self.txn)
+            .exec_without_returning(&**txn)
             .await;
         match inserted {
             Err(e) if matches!(e.sql_err(), Some(SqlErr::ForeignKeyConstraintViolation(_))) => {
@@ -130,28 +184,28 @@ impl TokenTxn {
             other => other.map(|_| true).map_err(Error::from),
         }
     }
+}
 
-    async fn upsert_device(&self, device: Device) -> Result<Uuid> {
-        let row = devices::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            user_id: Set(Some(device.user_id)),
-            user_agent: Set(device.user_agent),
-            client_address: Set(device.client_address),
-            first_seen: Set(device.seen_at),
-            last_seen: Set(device.seen_at),
-        };
-        let row = devices::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    devices::Column::UserId,
-                    devices::Column::UserAgent,
-                    devices::Column::ClientAddress,
-                ])
-                .update_column(devices::Column::LastSeen)
-                .to_owned(),
-            )
-            .exec_with_returning(&*self.txn)
-            .await?;
-        Ok(row.id)
-    }
+async fn upsert_device(txn: &DatabaseTransaction, device: Device) -> Result<Uuid> {
+    let row = devices::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(Some(device.user_id)),
+        user_agent: Set(device.user_agent),
+        client_address: Set(device.client_address),
+        first_seen: Set(device.seen_at),
+        last_seen: Set(device.seen_at),
+    };
+    let row = devices::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                devices::Column::UserId,
+                devices::Column::UserAgent,
+                devices::Column::ClientAddress,
+            ])
+            .update_column(devices::Column::LastSeen)
+            .to_owned(),
+        )
+        .exec_with_returning(txn)
+        .await?;
+    Ok(row.id)
 }

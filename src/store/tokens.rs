@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{
     Cursor,
     sqlite_reader::{Found, SqliteReader},
+    sqlite_writer::SqliteWriter,
 };
 use crate::{db::Db, error::Result};
 
@@ -110,6 +111,9 @@ pub struct TokenStore {
     /// SQLite in a file: the look-up of every authenticated call, on the
     /// calling thread.
     reader: Option<Arc<SqliteReader>>,
+    /// SQLite in a file: the registry's write transactions, in batches on a
+    /// thread of their own.
+    pub(super) writer: Option<Arc<SqliteWriter>>,
 }
 
 impl TokenStore {
@@ -121,7 +125,25 @@ impl TokenStore {
                 crate::db::READER_CACHE_SIZE,
             ))
         });
-        TokenStore { db, reader }
+        let writer = db.sqlite_file().and_then(|file| {
+            SqliteWriter::start(file.to_owned(), db.timeout(), db.write_gate())
+                .inspect_err(|e| {
+                    tracing::warn!(error = %e, "no SQLite writer thread; writing through sqlx");
+                })
+                .ok()
+                .map(Arc::new)
+        });
+        TokenStore { db, reader, writer }
+    }
+
+    /// The store without its writer thread: every write through sea-orm, as
+    /// on PostgreSQL.
+    #[cfg(test)]
+    pub(super) fn through_sea_orm(db: Db) -> Self {
+        TokenStore {
+            writer: None,
+            ..TokenStore::new(db)
+        }
     }
 
     /// A token's row and its user (`None` when the row has no user or the
@@ -192,11 +214,13 @@ impl TokenStore {
 
     /// Expires one token if it is active; returns how many (0 or 1).
     pub async fn expire_one(&self, id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let _turn = self.db.write_turn().await;
         expire_where(&self.db.write, tokens::Column::Id.eq(id), now).await
     }
 
     /// Expires every active token of a tree, holding the tree's lock.
     pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         lock(&txn, &[root_id]).await?;
         let expired = expire_where(&txn, tokens::Column::RootId.eq(root_id), now).await?;
@@ -207,6 +231,7 @@ impl TokenStore {
     /// Expires every active token of a user, holding the user's lock so that
     /// a refresh racing it cannot leave a live token.
     pub async fn expire_user(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+        let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         lock(&txn, &[user_id]).await?;
         let expired = expire_where(&txn, tokens::Column::UserId.eq(user_id), now).await?;
@@ -222,6 +247,7 @@ impl TokenStore {
         spared: Uuid,
         now: DateTime<Utc>,
     ) -> Result<u64> {
+        let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         lock(&txn, &[user_id]).await?;
         let which = Condition::all()
@@ -247,6 +273,7 @@ impl TokenStore {
             return Ok((0, 0));
         }
         let found = ids.len() as u64;
+        let _turn = self.db.write_turn().await;
         let deleted = tokens::Entity::delete_many()
             .filter(tokens::Column::Id.is_in(ids))
             .filter(dead_before(cutoff))
@@ -276,6 +303,7 @@ impl TokenStore {
             )
             .limit(limit)
             .to_owned();
+        let _turn = self.db.write_turn().await;
         let deleted = devices::Entity::delete_many()
             .filter(devices::Column::Id.in_subquery(unused))
             .exec(&self.db.write)
@@ -289,6 +317,7 @@ impl TokenStore {
         /// 11 columns a row, under SQLite's 32 766 variables a statement.
         const ROWS_PER_STATEMENT: usize = 2000;
         let written = rows.len() as u64;
+        let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             let chunk = chunk.iter().cloned().map(tokens::ActiveModel::from);

@@ -89,7 +89,7 @@ impl UserStore {
         F: FnOnce(UsersTxn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        super::in_transaction(&self.db.write, Some("users:administrators"), |txn| {
+        super::in_transaction(&self.db, Some("users:administrators"), |txn| {
             job(UsersTxn { txn })
         })
         .await

@@ -29,6 +29,9 @@ const HASH_WAIT: &str = "tokend_password_hash_wait_seconds";
 const HASH_DURATION: &str = "tokend_password_hash_duration_seconds";
 const DB_CONNECTIONS: &str = "tokend_db_pool_connections";
 const DB_ERRORS: &str = "tokend_db_errors_total";
+const REGISTRY_COMMITS: &str = "tokend_registry_commits_total";
+const REGISTRY_WRITES: &str = "tokend_registry_writes_total";
+const REGISTRY_WAITING: &str = "tokend_registry_writes_waiting";
 const ARCHIVE_RUNS: &str = "tokend_archive_runs_total";
 const ARCHIVE_ROWS: &str = "tokend_archive_rows_total";
 const BUILD_INFO: &str = "tokend_build_info";
@@ -149,6 +152,18 @@ fn describe() {
         "Database pool connections, by pool (read, write) and state (in_use, idle)."
     );
     describe_counter!(DB_ERRORS, "Database errors, by kind (unavailable, other).");
+    describe_counter!(
+        REGISTRY_COMMITS,
+        "SQLite: batches of registry writes committed (or failed), by outcome (ok, failed)."
+    );
+    describe_counter!(
+        REGISTRY_WRITES,
+        "SQLite: registry write jobs run in those batches, by outcome of their batch."
+    );
+    describe_gauge!(
+        REGISTRY_WAITING,
+        "SQLite: registry write jobs waiting in the writer's queue, as last seen."
+    );
     describe_counter!(ARCHIVE_RUNS, "Archive runs that completed.");
     describe_counter!(ARCHIVE_ROWS, "Dead tokens removed by archive runs.");
     describe_gauge!(BUILD_INFO, "Always 1; the version of tokend in a label.");
@@ -265,6 +280,18 @@ pub fn db_pool(pool: &'static str, in_use: u64, idle: u64) {
 /// A database error of `kind` (`unavailable`, `other`).
 pub fn db_error(kind: &'static str) {
     counter!(DB_ERRORS, "kind" => kind).increment(1);
+}
+
+/// The SQLite writer committed (or failed) a batch of `jobs` jobs.
+pub fn registry_batch(jobs: usize, committed: bool) {
+    let outcome = if committed { "ok" } else { "failed" };
+    counter!(REGISTRY_COMMITS, "outcome" => outcome).increment(1);
+    counter!(REGISTRY_WRITES, "outcome" => outcome).increment(jobs as u64);
+}
+
+/// Jobs in the SQLite writer's queue, seen by one that just joined it.
+pub fn registry_writes_waiting(jobs: usize) {
+    gauge!(REGISTRY_WAITING).set(jobs as f64);
 }
 
 /// An archive run removed `rows` dead tokens.
