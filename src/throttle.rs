@@ -16,7 +16,11 @@
 //! away) is withdrawn. A pending attempt whose check never ended (the
 //! process died) counts as a failure after a minute.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -66,8 +70,9 @@ const STALE_PENDING: chrono::Duration = chrono::Duration::seconds(60);
 /// How long a login waits for checks under way before it is refused.
 const WAIT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(20);
 /// Between two looks for other replicas' checks, plus up to as much again
-/// at random.
-const WAIT_STEP_MS: u64 = 50;
+/// at random. This process's own checks wake their username's next login
+/// at once; each look costs two queries per waiting login.
+const WAIT_STEP_MS: u64 = 200;
 
 /// Whether a check may start now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,10 +120,41 @@ pub struct Throttle {
     store: LoginFailureStore,
     limits: Limits,
     clock: SharedClock,
-    /// Wakes the logins of this process waiting for a check to end, when
-    /// one of its own does; those of other replicas are seen by looking
-    /// again.
-    ended: Arc<Notify>,
+    /// The logins of this process waiting for a check of their username
+    /// to end; those of other replicas are seen by looking again.
+    waiting: Arc<Waiting>,
+}
+
+/// One queue of waiting logins per username. A check that ends wakes the
+/// one login of its username that waited longest: a check's end frees one
+/// place, and waking every waiter (as a single `Notify` did) made each of
+/// them count the attempts again for nothing, two queries apiece, at every
+/// login's end.
+#[derive(Debug, Default)]
+struct Waiting(Mutex<HashMap<String, Weak<Notify>>>);
+
+impl Waiting {
+    /// The queue of `username`, for a login about to wait.
+    fn queue(&self, username: &str) -> Arc<Notify> {
+        let mut queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = queues.get(username).and_then(Weak::upgrade) {
+            return queue;
+        }
+        queues.retain(|_, queue| queue.strong_count() > 0);
+        let queue = Arc::new(Notify::new());
+        queues.insert(username.to_owned(), Arc::downgrade(&queue));
+        queue
+    }
+
+    /// A check for `username` ended.
+    fn ended(&self, username: &str) {
+        let queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(queue) = queues.get(username).and_then(Weak::upgrade) {
+            // Kept when nobody waits at this instant: the login between two
+            // looks then goes on at once.
+            queue.notify_one();
+        }
+    }
 }
 
 impl Throttle {
@@ -127,7 +163,7 @@ impl Throttle {
             store,
             limits,
             clock,
-            ended: Arc::new(Notify::new()),
+            waiting: Arc::default(),
         }
     }
 
@@ -146,6 +182,9 @@ impl Throttle {
     pub async fn begin(&self, username: &str, address: &str) -> Result<Attempt> {
         let (username, address) = (key(username, USERNAME_CHARS), key(address, ADDRESS_CHARS));
         let give_up = tokio::time::Instant::now() + WAIT_AT_MOST;
+        // Joined before the first look: a check that ends after it is not
+        // missed.
+        let queue = self.waiting.queue(&username);
         loop {
             // A look without writing anything: refused, or busy, already?
             let (by_username, by_address) = (
@@ -182,12 +221,12 @@ impl Throttle {
                 refused(scope, &username, &address, 1);
                 return Err(Error::Throttled { retry_after: 1 });
             }
-            // Woken when a check of this process ends, or after a while for
+            // Woken when a check of this username ends here, or after a while for
             // those of other replicas; spread out, so that logins waiting
             // together do not all come back together.
             let jitter = rand::random::<u64>() % WAIT_STEP_MS;
             let look_again = std::time::Duration::from_millis(WAIT_STEP_MS + jitter);
-            let _ = tokio::time::timeout(look_again, self.ended.notified()).await;
+            let _ = tokio::time::timeout(look_again, queue.notified()).await;
         }
     }
 
@@ -243,7 +282,7 @@ impl Throttle {
             .store
             .forget_failures_up_to(&attempt.username, attempt.id)
             .await;
-        self.ended.notify_waiters();
+        self.waiting.ended(&attempt.username);
         forgotten
     }
 
@@ -257,7 +296,7 @@ impl Throttle {
     /// attempt is withdrawn.
     pub async fn abandoned(&self, attempt: Attempt) -> Result<()> {
         let withdrawn = self.store.delete(attempt.id).await;
-        self.ended.notify_waiters();
+        self.waiting.ended(&attempt.username);
         withdrawn
     }
 
