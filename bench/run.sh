@@ -212,7 +212,7 @@ else
     if [ -n "$ROTATE_TARGET" ]; then
         check "refresh with rotation / health" "$(ratio "${RPS[refresh+rotate]:-0}" "$H")" ">=" "$ROTATE_TARGET"
     fi
-    check "obtain / argon2id verify rate" "$(ratio "${RPS[obtain]:-0}" "$ARGON2_RATE")" ">=" 0.9
+    check "obtain / argon2id verify rate" "$(ratio "${RPS[obtain]:-0}" "$ARGON2_RATE")" ">=" 0.95
     check "me p99 while obtain saturated (ms)" "$(ms "${P99[me+obtain]:-0}")" "<=" 20
     if [ "$REGISTRY_ROWS" -gt 0 ]; then
         for s in refresh me verify; do

@@ -40,7 +40,11 @@ pub(super) async fn connect(url: &str, settings: &DbSettings) -> anyhow::Result<
         create_private_file(&path)?;
     }
     let file = path.clone();
+    // No ping before lending a connection (sqlx's default): on SQLite it is
+    // one more hand-off to the connection's thread for every query, and
+    // `still_usable` already checks each connection that comes back.
     let write = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(1)
         .acquire_timeout(timeout)
         .after_connect(move |_, _| {
@@ -52,6 +56,7 @@ pub(super) async fn connect(url: &str, settings: &DbSettings) -> anyhow::Result<
         .await
         .with_context(|| format!("database_url: cannot open {}", path.display()))?;
     let read = SqlitePoolOptions::new()
+        .test_before_acquire(false)
         .max_connections(readers(settings.max_connections))
         .acquire_timeout(timeout)
         .after_release(|conn, _| Box::pin(still_usable(conn)))
