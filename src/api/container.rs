@@ -86,9 +86,15 @@ pub enum RegistryTokenAnswer {
     /// A bug in tokend: the cause is logged.
     #[oai(status = 500)]
     Internal(Json<RegistryErrorBody>),
-    /// The database cannot be reached in time.
+    /// The database cannot be reached in time: try again after
+    /// `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(Json<RegistryErrorBody>),
+    Unavailable(
+        Json<RegistryErrorBody>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 /// The OAuth2 token request (`oauth.md`), form-encoded.
@@ -172,9 +178,15 @@ pub enum OAuthAnswer {
     /// A bug in tokend: the cause is logged.
     #[oai(status = 500)]
     Internal(Json<OAuthErrorBody>),
-    /// The database cannot be reached in time.
+    /// The database cannot be reached in time: try again after
+    /// `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(Json<OAuthErrorBody>),
+    Unavailable(
+        Json<OAuthErrorBody>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 pub struct ContainerApi;
@@ -281,7 +293,9 @@ fn oauth_answer(failure: Failure, oauth: &str) -> OAuthAnswer {
         Failure::UnsupportedMediaType(body) => OAuthAnswer::UnsupportedMediaType(json(body)),
         Failure::Throttled(body, retry_after) => OAuthAnswer::Throttled(json(body), retry_after),
         Failure::Internal(body) => OAuthAnswer::Internal(json(body)),
-        Failure::Unavailable(body) => OAuthAnswer::Unavailable(json(body)),
+        Failure::Unavailable(body, retry_after) => {
+            OAuthAnswer::Unavailable(json(body), retry_after)
+        }
     }
 }
 
@@ -299,7 +313,9 @@ impl From<Failure> for RegistryTokenAnswer {
                 RegistryTokenAnswer::Throttled(json(body), retry_after)
             }
             Failure::Internal(body) => RegistryTokenAnswer::Internal(json(body)),
-            Failure::Unavailable(body) => RegistryTokenAnswer::Unavailable(json(body)),
+            Failure::Unavailable(body, retry_after) => {
+                RegistryTokenAnswer::Unavailable(json(body), retry_after)
+            }
         }
     }
 }

@@ -98,7 +98,7 @@ pub enum Failure {
     UnsupportedMediaType(ErrorBody),
     Throttled(ErrorBody, u64),
     Internal(ErrorBody),
-    Unavailable(ErrorBody),
+    Unavailable(ErrorBody, u64),
 }
 
 impl From<ApiError> for Failure {
@@ -108,7 +108,9 @@ impl From<ApiError> for Failure {
                 let challenge = (body.code == "no_active_account").then(|| BASIC_CHALLENGE.into());
                 Failure::Unauthorized(body, challenge)
             }
-            ApiError::Unavailable(Json(body)) => Failure::Unavailable(body),
+            ApiError::Unavailable(Json(body), retry_after) => {
+                Failure::Unavailable(body, retry_after)
+            }
             ApiError::Internal(Json(body)) => Failure::Internal(body),
             ApiError::Throttled(Json(body), retry_after) => Failure::Throttled(body, retry_after),
             ApiError::UnsupportedMediaType(Json(body)) => Failure::UnsupportedMediaType(body),

@@ -101,10 +101,20 @@ pub enum ApiError {
     /// A bug in tokend: the answer says only that; the cause is logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The database cannot be reached in time.
+    /// The database cannot be reached in time, or the registry's writes
+    /// are queued too deep: try again after `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
+
+/// The `Retry-After` of a 503: the database or the registry's writer is
+/// busy or away for now, not for long.
+pub const UNAVAILABLE_RETRY_AFTER: u64 = 1;
 
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
@@ -123,7 +133,7 @@ impl From<Error> for ApiError {
             Error::Throttled { retry_after } => ApiError::Throttled(body(), *retry_after),
             Error::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "database unavailable");
-                ApiError::Unavailable(body())
+                ApiError::Unavailable(body(), UNAVAILABLE_RETRY_AFTER)
             }
             Error::Unexpected(cause) => {
                 // A bug: log the whole chain, answer a generic sentence.

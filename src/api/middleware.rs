@@ -15,7 +15,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::error::json_response;
+use super::error::{UNAVAILABLE_RETRY_AFTER, json_response};
 use crate::telemetry::{self, REQUEST as REQUEST_LOG};
 
 /// Refuses bodies over `max` bytes with 413, judging by `Content-Length` when
@@ -117,11 +117,16 @@ where
                 ?limit,
                 "a request ran past request_timeout; abandoned"
             );
-            Ok(json_response(
+            let mut resp = json_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "The service could not complete the request in time, try again later.",
                 "unavailable",
-            ))
+            );
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                UNAVAILABLE_RETRY_AFTER.into(),
+            );
+            Ok(resp)
         }
     }
 }

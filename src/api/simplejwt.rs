@@ -106,9 +106,15 @@ pub enum DrfError {
     /// A bug in tokend: the cause is logged.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// The database cannot be reached in time.
+    /// The database cannot be reached in time: try again after
+    /// `Retry-After` seconds.
     #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+    Unavailable(
+        Json<ErrorBody>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
 }
 
 impl From<Error> for DrfError {
@@ -116,7 +122,7 @@ impl From<Error> for DrfError {
         match ApiError::from(err) {
             ApiError::Unauthorized(body, challenge) => DrfError::Unauthorized(body, challenge),
             ApiError::Throttled(body, retry_after) => DrfError::Throttled(body, retry_after),
-            ApiError::Unavailable(body) => DrfError::Unavailable(body),
+            ApiError::Unavailable(body, retry_after) => DrfError::Unavailable(body, retry_after),
             ApiError::NotFound(body) => DrfError::NotFound(body),
             ApiError::PayloadTooLarge(body) => DrfError::PayloadTooLarge(body),
             ApiError::UnsupportedMediaType(body) => DrfError::UnsupportedMediaType(body),

@@ -75,6 +75,7 @@ async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
         .send()
         .await
         .unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1", "a 503 says when to retry");
     assert_eq!(
         error_code(resp).await,
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
@@ -86,6 +87,26 @@ async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
     assert_eq!(app.me(&access).await.status(), StatusCode::OK);
     let count = app.count_tokens().await;
     assert_eq!(count, 2, "nothing of the abandoned obtain is registered");
+}
+
+/// A database that cannot be reached is a 503 that says when to try again
+/// (as the registry's write queue, full for `database_timeout`, is).
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_with_retry_after() {
+    let app = TestApp::spawn().await;
+    app.close_database().await;
+    let resp = app
+        .client
+        .post(app.url("/api/v1/token/obtain"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["retry-after"], "1", "a 503 says when to retry");
+    assert_eq!(
+        error_code(resp).await,
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
+    );
 }
 
 fn names(extra: &str) -> Vec<String> {
