@@ -21,6 +21,7 @@ pub mod api_tokens;
 mod cursor;
 pub mod login_failures;
 pub mod oauth_clients;
+mod sqlite_checkpoints;
 mod sqlite_reader;
 mod sqlite_txn;
 mod sqlite_writer;

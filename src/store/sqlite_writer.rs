@@ -35,7 +35,11 @@ use rusqlite::{Connection, OpenFlags};
 use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{TokenTxn, sqlite_txn::Conn};
+use super::{
+    TokenTxn,
+    sqlite_checkpoints::{BACKSTOP_PAGES, CHECKPOINT_EVERY, Checkpoints},
+    sqlite_txn::Conn,
+};
 use crate::{
     error::{Error, Result},
     telemetry,
@@ -114,6 +118,9 @@ pub struct SqliteWriter {
     /// Batches the thread has committed or failed (read by the tests).
     #[cfg_attr(not(test), allow(dead_code))]
     batches: Arc<AtomicU64>,
+    /// Checkpoints the checkpointing thread made (read by the tests).
+    #[cfg(test)]
+    checkpoints: Option<Arc<AtomicU64>>,
 }
 
 impl SqliteWriter {
@@ -135,12 +142,22 @@ impl SqliteWriter {
     ) -> std::io::Result<Self> {
         let (queue, jobs) = mpsc::channel(capacity.max(1));
         let batches = Arc::new(AtomicU64::new(0));
+        let file = path.clone();
+        let checkpoints = Checkpoints::start(move || open(&file, timeout))
+            .inspect_err(|e| {
+                tracing::warn!(error = %e, "no WAL checkpoint thread; the writer checkpoints");
+            })
+            .ok();
+        #[cfg(test)]
+        let made = checkpoints.as_ref().map(Checkpoints::made);
         let writer = Writer {
             path,
             busy_timeout: timeout,
             gate,
             conn: None,
             batches: Arc::clone(&batches),
+            checkpoints,
+            commits: 0,
         };
         std::thread::Builder::new()
             .name("tokend-sqlite-writer".into())
@@ -149,6 +166,8 @@ impl SqliteWriter {
             queue,
             timeout,
             batches,
+            #[cfg(test)]
+            checkpoints: made,
         })
     }
 
@@ -185,6 +204,14 @@ impl SqliteWriter {
         self.queue.max_capacity() - self.queue.capacity()
     }
 
+    /// Checkpoints made so far by the checkpointing thread.
+    #[cfg(test)]
+    pub(super) fn checkpoints(&self) -> u64 {
+        self.checkpoints
+            .as_ref()
+            .map_or(0, |made| made.load(Ordering::Acquire))
+    }
+
     /// Batches run so far.
     #[cfg(test)]
     pub(super) fn batches(&self) -> u64 {
@@ -206,6 +233,10 @@ struct Writer {
     /// Kept from batch to batch while they succeed.
     conn: Option<Conn>,
     batches: Arc<AtomicU64>,
+    /// The checkpointing thread, asked every `CHECKPOINT_EVERY` commits.
+    checkpoints: Option<Checkpoints>,
+    /// Commits since the last checkpoint asked for.
+    commits: u32,
 }
 
 impl Writer {
@@ -245,37 +276,56 @@ impl Writer {
         let result = run_batch(&conn, batch);
         if result.is_ok() {
             self.conn = Some(conn);
+            self.commits += 1;
+            if let Some(checkpoints) = &self.checkpoints
+                && self.commits >= CHECKPOINT_EVERY
+            {
+                checkpoints.ask();
+                self.commits = 0;
+            }
         }
         result
     }
 
     fn open(&self) -> rusqlite::Result<Conn> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // SQLite opens a file it cannot write read-only, silently: then
-        // every batch would fail until tokend restarts. Refusing the
-        // connection tries again at the next batch.
-        if conn.is_readonly(rusqlite::MAIN_DB)? {
-            return Err(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
-                Some(format!("{} is not writable", self.path.display())),
-            ));
+        let conn = open(&self.path, self.busy_timeout)?;
+        if self.checkpoints.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
         }
-        conn.busy_timeout(self.busy_timeout)?;
-        // As sqlx's connections are set (the WAL mode is the file's).
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
         Ok(Arc::new(Mutex::new(conn)))
     }
 }
 
+/// A connection that writes the database in `path`, set as sqlx's are.
+fn open(path: &std::path::Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // SQLite opens a file it cannot write read-only, silently: then every
+    // batch would fail until tokend restarts. Refusing the connection tries
+    // again at the next batch.
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+            Some(format!("{} is not writable", path.display())),
+        ));
+    }
+    conn.busy_timeout(busy_timeout)?;
+    // The WAL mode is the file's.
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
 fn run_batch(conn: &Conn, batch: &mut [Box<dyn Queued>]) -> std::result::Result<(), String> {
+    // Prepared once per connection: a batch runs four of these a job.
     let execute = |sql: &str| {
         conn.lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .execute_batch(sql)
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.execute([]))
+            .map(drop)
             .map_err(|e| e.to_string())
     };
     let in_transaction = || {

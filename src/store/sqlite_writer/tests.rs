@@ -259,3 +259,31 @@ async fn the_writer_stores_what_sea_orm_stores() {
         by_writer
     );
 }
+
+/// Every `CHECKPOINT_EVERY` commits the writer asks for a WAL checkpoint,
+/// and another thread makes it: the writer's own autocheckpoint, which held
+/// up the batch behind it for milliseconds, is only a backstop.
+#[tokio::test]
+async fn checkpoints_are_made_off_the_writer_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir).await;
+    let store = TokenStore::new(db.clone());
+    let writer = store.writer.as_ref().unwrap();
+    let now = Utc::now();
+    // Each write awaited before the next: one commit each.
+    for _ in 0..crate::store::sqlite_checkpoints::CHECKPOINT_EVERY {
+        let r = only(vec![row(None, now)]);
+        store
+            .write(move |txn| async move { txn.register(r).await })
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while writer.checkpoints() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint was made"
+        );
+        tokio::task::yield_now().await;
+    }
+}

@@ -75,7 +75,11 @@ async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.headers()["retry-after"], "1", "a 503 says when to retry");
+    assert_eq!(
+        resp.headers()["retry-after"],
+        "1",
+        "a 503 says when to retry"
+    );
     assert_eq!(
         error_code(resp).await,
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
@@ -102,7 +106,11 @@ async fn an_unreachable_database_is_a_503_with_retry_after() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.headers()["retry-after"], "1", "a 503 says when to retry");
+    assert_eq!(
+        resp.headers()["retry-after"],
+        "1",
+        "a 503 says when to retry"
+    );
     assert_eq!(
         error_code(resp).await,
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable".into())
