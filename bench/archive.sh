@@ -36,6 +36,9 @@ log "filling the registry with $ROWS dead rows"
 "$TOOL" fill --user "$BENCH_USER" --rows "$ROWS" --expired-percent 100 2>>"$WORK/cli.log" \
     || die "the registry fill failed (see $WORK/cli.log)"
 
+# Archiving a million rows through the admin API takes longer than the
+# default request_timeout (30 s) would let the call run.
+export TOKEND_REQUEST_TIMEOUT="${TOKEND_REQUEST_TIMEOUT:-1h}"
 start_server
 read -r ACCESS REFRESH <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
 read -r ADMIN_ACCESS _ <<<"$(obtain_pair admin "$ADMIN_PASSWORD")"
