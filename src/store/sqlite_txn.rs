@@ -25,12 +25,13 @@ use crate::{
 pub type Conn = Arc<Mutex<Connection>>;
 
 fn with<T>(conn: &Conn, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-    work(&conn.lock().unwrap_or_else(PoisonError::into_inner)).map_err(failed)
+    work(&conn.lock().unwrap_or_else(PoisonError::into_inner)).map_err(unavailable)
 }
 
-fn failed(err: rusqlite::Error) -> Error {
+/// A failure of the writer's connection or thread: a 503, counted.
+pub(super) fn unavailable(why: impl std::fmt::Display) -> Error {
     telemetry::metrics::db_error("unavailable");
-    Error::Unavailable(DbErr::Custom(format!("sqlite: {err}")))
+    Error::Unavailable(DbErr::Custom(format!("sqlite: {why}")))
 }
 
 /// A time as sqlx writes it.
@@ -144,7 +145,7 @@ pub(super) fn register(conn: &Conn, registration: Registration) -> Result<bool> 
         {
             Ok(false)
         }
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(unavailable(e)),
     }
 }
 

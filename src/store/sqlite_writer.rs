@@ -32,13 +32,12 @@ use std::{
 };
 
 use rusqlite::{Connection, OpenFlags};
-use sea_orm::DbErr;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     TokenTxn,
     sqlite_checkpoints::{BACKSTOP_PAGES, CHECKPOINT_EVERY, Checkpoints},
-    sqlite_txn::Conn,
+    sqlite_txn::{Conn, unavailable},
 };
 use crate::{
     error::{Error, Result},
@@ -355,11 +354,6 @@ fn run_batch(conn: &Conn, batch: &mut [Box<dyn Queued>]) -> std::result::Result<
         let _ = execute("ROLLBACK");
     }
     jobs
-}
-
-fn unavailable(why: impl std::fmt::Display) -> Error {
-    telemetry::metrics::db_error("unavailable");
-    Error::Unavailable(DbErr::Custom(format!("sqlite writer: {why}")))
 }
 
 #[cfg(test)]

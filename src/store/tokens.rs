@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use entity::{devices, tokens, users};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
     sea_query::{Condition, Expr, ExprTrait, IntoCondition, Query},
 };
 use uuid::Uuid;
@@ -220,23 +220,15 @@ impl TokenStore {
 
     /// Expires every active token of a tree, holding the tree's lock.
     pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
-        let _turn = self.db.write_turn().await;
-        let txn = self.db.write.begin().await?;
-        lock(&txn, &[root_id]).await?;
-        let expired = expire_where(&txn, tokens::Column::RootId.eq(root_id), now).await?;
-        txn.commit().await?;
-        Ok(expired)
+        self.expire_locked(root_id, tokens::Column::RootId.eq(root_id), now)
+            .await
     }
 
     /// Expires every active token of a user, holding the user's lock so that
     /// a refresh racing it cannot leave a live token.
     pub async fn expire_user(&self, user_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
-        let _turn = self.db.write_turn().await;
-        let txn = self.db.write.begin().await?;
-        lock(&txn, &[user_id]).await?;
-        let expired = expire_where(&txn, tokens::Column::UserId.eq(user_id), now).await?;
-        txn.commit().await?;
-        Ok(expired)
+        self.expire_locked(user_id, tokens::Column::UserId.eq(user_id), now)
+            .await
     }
 
     /// Expires every active token of a user but those of the tree rooted
@@ -247,15 +239,26 @@ impl TokenStore {
         spared: Uuid,
         now: DateTime<Utc>,
     ) -> Result<u64> {
-        let _turn = self.db.write_turn().await;
-        let txn = self.db.write.begin().await?;
-        lock(&txn, &[user_id]).await?;
         let which = Condition::all()
             .add(tokens::Column::UserId.eq(user_id))
             .add(tokens::Column::RootId.ne(spared));
-        let expired = expire_where(&txn, which, now).await?;
-        txn.commit().await?;
-        Ok(expired)
+        self.expire_locked(user_id, which, now).await
+    }
+
+    /// Expires the active tokens `which` picks, in a write transaction that
+    /// holds the lock of `key` (a tree's root id or a user's id, as
+    /// [`lock`] takes them).
+    async fn expire_locked(
+        &self,
+        key: Uuid,
+        which: impl IntoCondition,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let key = key.to_string();
+        super::in_transaction(&self.db, Some(&key), |txn| async move {
+            expire_where(&*txn, which, now).await
+        })
+        .await
     }
 
     /// Deletes up to `limit` tokens dead before `cutoff`, in a short
@@ -317,15 +320,16 @@ impl TokenStore {
         /// 11 columns a row, under SQLite's 32 766 variables a statement.
         const ROWS_PER_STATEMENT: usize = 2000;
         let written = rows.len() as u64;
-        let _turn = self.db.write_turn().await;
-        let txn = self.db.write.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let chunk = chunk.iter().cloned().map(tokens::ActiveModel::from);
-            tokens::Entity::insert_many(chunk)
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        txn.commit().await?;
+        super::in_transaction(&self.db, None, |txn| async move {
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let chunk = chunk.iter().cloned().map(tokens::ActiveModel::from);
+                tokens::Entity::insert_many(chunk)
+                    .exec_without_returning(&*txn)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(written)
     }
 }

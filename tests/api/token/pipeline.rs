@@ -99,13 +99,7 @@ async fn a_request_past_request_timeout_is_a_503_and_frees_its_connection() {
 async fn an_unreachable_database_is_a_503_with_retry_after() {
     let app = TestApp::spawn().await;
     app.close_database().await;
-    let resp = app
-        .client
-        .post(app.url("/api/v1/token/obtain"))
-        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap();
+    let resp = app.obtain("admin", ADMIN_PASSWORD).await;
     assert_eq!(
         resp.headers()["retry-after"],
         "1",
