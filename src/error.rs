@@ -93,12 +93,14 @@ fn is_unavailable(err: &DbErr) -> bool {
         Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed => true,
         Sqlx::Database(db) => {
             // SQLite: busy, locked, read-only, I/O error, full, cannot open.
-            // PostgreSQL: class 08 (connection), 57P0x (shutdown), 53 (resources).
+            // PostgreSQL: class 08 (connection), 57P0x (shutdown), 53
+            // (resources), 57014 (a statement past `statement_timeout`).
             let code = db.code().unwrap_or_default();
             matches!(
                 &*code,
                 "5" | "6" | "8" | "10" | "13" | "14" | "1032" | "264" | "778"
-            ) || code.starts_with("08")
+            ) || code == "57014"
+                || code.starts_with("08")
                 || code.starts_with("57P")
                 || code.starts_with("53")
         }

@@ -80,7 +80,8 @@ pub struct Config {
     pub login_throttle_window: HumanDuration,
     /// How often the server archives dead tokens by itself; off when absent.
     pub archive_interval: Option<HumanDuration>,
-    /// How long a request waits for a database connection before answering 503.
+    /// How long a request waits for a database connection before answering
+    /// 503; on PostgreSQL also the longest a registry look-up or write takes.
     pub database_timeout: HumanDuration,
     pub database_max_connections: u32,
     /// How long in-flight requests may run on shutdown.

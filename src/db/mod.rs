@@ -2,8 +2,10 @@
 //! the pool instead of failing with "database is locked") and a pool of
 //! readers; PostgreSQL gets one pool for both.
 
+pub mod pg_conns;
 mod sqlite;
 
+pub use pg_conns::PgConns;
 pub use sqlite::READER_CACHE_SIZE;
 
 use std::{path::PathBuf, str::FromStr, sync::Arc, time::Duration};
@@ -86,6 +88,8 @@ pub struct Db {
     /// `SQLITE_BUSY_SNAPSHOT` whenever the other committed between its read
     /// and its write. `None` on PostgreSQL, whose writers run side by side.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// PostgreSQL: the connections the registry's hot path holds.
+    pg_conns: Option<Arc<PgConns>>,
 }
 
 impl Db {
@@ -103,6 +107,7 @@ impl Db {
             .acquire_timeout(settings.timeout)
             .connect_lazy_with(options.clone());
         let conn = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+        let held = PgConns::new(options.clone(), settings.max_connections, settings.timeout);
         Ok(Db {
             read: conn.clone(),
             write: conn,
@@ -110,6 +115,7 @@ impl Db {
             pg_options: Some(PgOptions(options)),
             timeout: settings.timeout,
             write_gate: None,
+            pg_conns: Some(Arc::new(held)),
         })
     }
 
@@ -121,6 +127,11 @@ impl Db {
     /// on PostgreSQL and for an in-memory database.
     pub fn sqlite_file(&self) -> Option<&std::path::Path> {
         self.sqlite_file.as_deref()
+    }
+
+    /// The connections the registry's hot path holds (PostgreSQL).
+    pub fn pg_conns(&self) -> Option<Arc<PgConns>> {
+        self.pg_conns.clone()
     }
 
     /// Waits for the turn to write (SQLite; at once on PostgreSQL); the
@@ -199,6 +210,10 @@ impl Db {
             let idle = idle as u64;
             telemetry::metrics::db_pool(name, u64::from(size).saturating_sub(idle), idle);
         }
+        if let Some(held) = &self.pg_conns {
+            let (lent, idle) = held.counts();
+            telemetry::metrics::db_pool("registry", lent, idle);
+        }
     }
 
     /// How many of this build's migrations the database has not had. A
@@ -213,6 +228,9 @@ impl Db {
     }
 
     pub async fn close(self) {
+        if let Some(held) = &self.pg_conns {
+            held.close();
+        }
         let _ = self.read.close().await;
         let _ = self.write.close().await;
     }

@@ -68,6 +68,7 @@ pub(super) async fn connect(url: &str, settings: &DbSettings) -> anyhow::Result<
         pg_options: None,
         timeout,
         write_gate: Some(Default::default()),
+        pg_conns: None,
     })
 }
 

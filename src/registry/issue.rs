@@ -134,7 +134,8 @@ impl Registry {
         self.store
             .write(move |txn| async move {
                 // Tree first, then user: every path takes them in this order.
-                txn.lock(&[root_id, granted.id]).await?;
+                // Shared, as a refresh takes them: it only adds a token.
+                txn.lock_shared(&[root_id, granted.id]).await?;
                 let (row, user) = txn
                     .find_by_jti(claims.jti)
                     .await?

@@ -72,8 +72,9 @@ enum Outcome {
         successor: tokens::Model,
         user: users::Model,
     },
-    /// A reuse: refused, the tree expired when it was theft.
-    Reused { verdict: Reuse, expired: u64 },
+    /// A reuse: refused. When it is theft the tree is expired next, in a
+    /// transaction of its own that waits for every refresh of the tree.
+    Reused(Reuse),
 }
 
 /// What a refresh writes, and which of its rows is the access token.
@@ -140,9 +141,17 @@ impl Registry {
             .store
             .write(move |txn| async move {
                 // Tree first, then user: every path takes them in this order.
-                match owner {
-                    Some(user_id) => txn.lock(&[root_id, user_id]).await?,
-                    None => txn.lock(&[root_id]).await?,
+                // Shared: refreshes of one tree run side by side, and an
+                // expiry of the tree or the user waits for them all.
+                // Exclusive when this refresh expires the rest of its tree.
+                let keys = match owner {
+                    Some(user_id) => vec![root_id, user_id],
+                    None => vec![root_id],
+                };
+                if expire_on_refresh {
+                    txn.lock(&keys).await?;
+                } else {
+                    txn.lock_shared(&keys).await?;
                 }
                 let (row, user) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
                 if let Some(rotated_at) = row.rotated_at {
@@ -192,8 +201,11 @@ impl Registry {
                     refresh: Some(self.sign_for(&successor, &user, audience)?),
                 })
             }
-            Outcome::Reused { verdict, expired } => {
+            Outcome::Reused(verdict) => {
                 if verdict == Reuse::Theft {
+                    // Under the tree's exclusive lock: no refresh of the tree
+                    // is between its look-up and its commit.
+                    let expired = self.store.expire_tree(root_id, now).await?;
                     telemetry::metrics::tokens_expired("reuse", expired);
                     tracing::warn!(
                         target: AUDIT,
@@ -211,8 +223,9 @@ impl Registry {
     }
 }
 
-/// A used-up refresh token came back: theft expires its whole tree (and the
-/// transaction commits that); within the grace the client resumes its chain.
+/// A used-up refresh token came back: theft is refused (and its tree
+/// expired after this transaction); within the grace the client resumes
+/// its chain.
 async fn on_reuse(
     txn: &TokenTxn,
     row: &tokens::Model,
@@ -222,10 +235,7 @@ async fn on_reuse(
     prepared: Prepared,
 ) -> Result<Outcome> {
     match reuse_verdict(rotated_at, now, grace) {
-        Reuse::Theft => Ok(Outcome::Reused {
-            verdict: Reuse::Theft,
-            expired: txn.expire_tree(row.root_id, now).await?,
-        }),
+        Reuse::Theft => Ok(Outcome::Reused(Reuse::Theft)),
         Reuse::InGrace => resume(txn, row, now, prepared).await,
     }
 }
@@ -240,10 +250,7 @@ async fn resume(
     now: DateTime<Utc>,
     prepared: Prepared,
 ) -> Result<Outcome> {
-    let refused = Outcome::Reused {
-        verdict: Reuse::InGrace,
-        expired: 0,
-    };
+    let refused = Outcome::Reused(Reuse::InGrace);
     let Some((successor, user)) = txn
         .child_of_type(row.id, TokenType::Refresh.as_str())
         .await?

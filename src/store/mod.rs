@@ -21,6 +21,7 @@ pub mod api_tokens;
 mod cursor;
 pub mod login_failures;
 pub mod oauth_clients;
+mod pg_txn;
 mod sqlite_checkpoints;
 mod sqlite_reader;
 mod sqlite_txn;
@@ -101,12 +102,7 @@ pub(crate) async fn advisory_locks(txn: &DatabaseTransaction, keys: &[&str]) -> 
     let calls: Vec<String> = (1..=keys.len())
         .map(|i| format!("pg_advisory_xact_lock(${i})"))
         .collect();
-    let values = keys.iter().map(|key| {
-        let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        i64::from_ne_bytes(first).into()
-    });
+    let values = keys.iter().map(|key| lock_key(key).into());
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!("SELECT {}", calls.join(", ")),
@@ -114,4 +110,12 @@ pub(crate) async fn advisory_locks(txn: &DatabaseTransaction, keys: &[&str]) -> 
     ))
     .await?;
     Ok(true)
+}
+
+/// The advisory lock key of `key`: the first eight bytes of its SHA-256.
+pub(crate) fn lock_key(key: &str) -> i64 {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_ne_bytes(first)
 }

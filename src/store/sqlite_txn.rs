@@ -88,22 +88,21 @@ pub(super) fn rotate(conn: &Conn, id: Uuid, now: DateTime<Utc>) -> Result<bool> 
     Ok(changed == 1)
 }
 
-/// Expires the active tokens of a tree, but `keep` when given.
-pub(super) fn expire_tree(
+/// Expires the active tokens of a tree but `keep`.
+pub(super) fn expire_tree_except(
     conn: &Conn,
     root_id: Uuid,
-    keep: Option<Uuid>,
+    keep: Uuid,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     // The twin of `tokens::active_at`, with `now` compared as sqlx binds it.
     const SQL: &str = "UPDATE tokens SET expired_at = ?1 \
-         WHERE root_id = ?2 AND (?3 IS NULL OR id <> ?3) \
+         WHERE root_id = ?2 AND id <> ?3 \
          AND expired_at IS NULL AND rotated_at IS NULL \
          AND (expires_at IS NULL OR expires_at > ?1)";
-    let keep = keep.as_ref().map(uuid);
     let changed = with(conn, |c| {
         c.prepare_cached(SQL)?
-            .execute((time(now), uuid(&root_id), keep))
+            .execute((time(now), uuid(&root_id), uuid(&keep)))
     })?;
     Ok(changed as u64)
 }

@@ -12,6 +12,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
+    lock_key,
+    pg_txn::{self, PgTxn},
     sqlite_txn::{self, Conn},
     tokens::{Device, Registration, TokenStore, expire_where, find_by_jti, lock},
 };
@@ -30,8 +32,11 @@ impl TokenStore {
         Fut: Future<Output = Result<T>> + Send + 'static,
         T: Send + 'static,
     {
-        match &self.writer {
-            Some(writer) => writer.write(job).await,
+        if let Some(writer) = &self.writer {
+            return writer.write(job).await;
+        }
+        match &self.pg {
+            Some(conns) => pg_txn::write(conns, job).await,
             None => {
                 let job = |txn| job(TokenTxn(Inner::SeaOrm(txn)));
                 super::in_transaction(&self.db, None, job).await
@@ -47,8 +52,10 @@ pub struct TokenTxn(Inner);
 
 #[derive(Clone)]
 enum Inner {
-    /// PostgreSQL, or SQLite in memory.
+    /// SQLite in memory, or a store built without its fast paths.
     SeaOrm(Arc<DatabaseTransaction>),
+    /// PostgreSQL: a held connection's transaction.
+    Postgres(PgTxn),
     /// The SQLite writer thread's transaction.
     Sqlite(Conn),
 }
@@ -58,12 +65,34 @@ impl TokenTxn {
         TokenTxn(Inner::Sqlite(conn))
     }
 
+    pub(super) fn postgres(txn: PgTxn) -> Self {
+        TokenTxn(Inner::Postgres(txn))
+    }
+
     /// Serializes the changes to trees or users' tokens until the end of
     /// the transaction, keyed by a tree's root id or a user's id: the locks
-    /// are taken in the order given, in one round trip.
+    /// are taken in the order given, in one round trip. The expiries of a
+    /// tree or of a user's tokens take the same locks.
     pub async fn lock(&self, ids: &[Uuid]) -> Result<()> {
+        self.lock_as(ids, false).await
+    }
+
+    /// [`lock`](Self::lock), shared with every other `lock_shared` of the
+    /// same keys: for a job that only adds tokens under an active one, so
+    /// that refreshes of one tree run side by side while an expiry of the
+    /// tree or of its user waits for them (and they for it).
+    pub async fn lock_shared(&self, ids: &[Uuid]) -> Result<()> {
+        self.lock_as(ids, true).await
+    }
+
+    async fn lock_as(&self, ids: &[Uuid], shared: bool) -> Result<()> {
         match &self.0 {
+            // Exclusive even when asked for shared: stricter, still right.
             Inner::SeaOrm(txn) => lock(txn, ids).await.map(drop),
+            Inner::Postgres(txn) => {
+                let keys: Vec<i64> = ids.iter().map(|id| lock_key(&id.to_string())).collect();
+                txn.lock(&keys, shared).await
+            }
             // One writer: nothing runs beside this transaction.
             Inner::Sqlite(_) => Ok(()),
         }
@@ -74,6 +103,7 @@ impl TokenTxn {
     pub fn locks(&self) -> bool {
         match &self.0 {
             Inner::SeaOrm(txn) => txn.get_database_backend() == DbBackend::Postgres,
+            Inner::Postgres(_) => true,
             Inner::Sqlite(_) => false,
         }
     }
@@ -85,6 +115,7 @@ impl TokenTxn {
     ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
         match &self.0 {
             Inner::SeaOrm(txn) => find_by_jti(&**txn, jti).await,
+            Inner::Postgres(txn) => txn.find_by_jti(jti).await,
             Inner::Sqlite(conn) => sqlite_txn::find_by_jti(conn, jti),
         }
     }
@@ -100,6 +131,7 @@ impl TokenTxn {
         let txn = match &self.0 {
             Inner::SeaOrm(txn) => txn,
             Inner::Sqlite(conn) => return sqlite_txn::child_of_type(conn, parent_id, kind),
+            Inner::Postgres(txn) => return txn.child_of_type(parent_id, kind).await,
         };
         Ok(tokens::Entity::find()
             .filter(tokens::Column::ParentId.eq(parent_id))
@@ -116,6 +148,7 @@ impl TokenTxn {
         let txn = match &self.0 {
             Inner::SeaOrm(txn) => txn,
             Inner::Sqlite(conn) => return sqlite_txn::rotate(conn, id, now),
+            Inner::Postgres(txn) => return txn.rotate(id, now).await,
         };
         let used_up = tokens::Entity::update_many()
             .col_expr(tokens::Column::RotatedAt, Expr::value(now))
@@ -127,16 +160,6 @@ impl TokenTxn {
         Ok(used_up.rows_affected == 1)
     }
 
-    /// Expires every active token of a tree; returns how many.
-    pub async fn expire_tree(&self, root_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
-        match &self.0 {
-            Inner::SeaOrm(txn) => {
-                expire_where(&**txn, tokens::Column::RootId.eq(root_id), now).await
-            }
-            Inner::Sqlite(conn) => sqlite_txn::expire_tree(conn, root_id, None, now),
-        }
-    }
-
     /// Expires every active token of a tree but `keep`; returns how many.
     pub async fn expire_tree_except(
         &self,
@@ -146,7 +169,8 @@ impl TokenTxn {
     ) -> Result<u64> {
         let txn = match &self.0 {
             Inner::SeaOrm(txn) => txn,
-            Inner::Sqlite(conn) => return sqlite_txn::expire_tree(conn, root_id, Some(keep), now),
+            Inner::Sqlite(conn) => return sqlite_txn::expire_tree_except(conn, root_id, keep, now),
+            Inner::Postgres(txn) => return txn.expire_tree_except(root_id, keep, now).await,
         };
         let which = Condition::all()
             .add(tokens::Column::RootId.eq(root_id))
@@ -163,6 +187,7 @@ impl TokenTxn {
         let txn = match &self.0 {
             Inner::SeaOrm(txn) => txn,
             Inner::Sqlite(conn) => return sqlite_txn::register(conn, registration),
+            Inner::Postgres(txn) => return txn.register(registration).await,
         };
         let Registration { mut rows, device } = registration;
         if let Some(device) = device {

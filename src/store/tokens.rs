@@ -18,7 +18,10 @@ use super::{
     sqlite_reader::{Found, SqliteReader},
     sqlite_writer::SqliteWriter,
 };
-use crate::{db::Db, error::Result};
+use crate::{
+    db::{Db, PgConns},
+    error::Result,
+};
 
 /// Rows and device of one registration, written together.
 #[derive(Debug, Clone, Default)]
@@ -114,6 +117,9 @@ pub struct TokenStore {
     /// SQLite in a file: the registry's write transactions, in batches on a
     /// thread of their own.
     pub(super) writer: Option<Arc<SqliteWriter>>,
+    /// PostgreSQL: that look-up and those write transactions, on held
+    /// connections.
+    pub(super) pg: Option<Arc<PgConns>>,
 }
 
 impl TokenStore {
@@ -133,15 +139,22 @@ impl TokenStore {
                 .ok()
                 .map(Arc::new)
         });
-        TokenStore { db, reader, writer }
+        let pg = db.pg_conns();
+        TokenStore {
+            db,
+            reader,
+            writer,
+            pg,
+        }
     }
 
-    /// The store without its writer thread: every write through sea-orm, as
-    /// on PostgreSQL.
+    /// The store without its writer thread or held connections: every
+    /// write through sea-orm.
     #[cfg(test)]
     pub(super) fn through_sea_orm(db: Db) -> Self {
         TokenStore {
             writer: None,
+            pg: None,
             ..TokenStore::new(db)
         }
     }
@@ -160,6 +173,9 @@ impl TokenStore {
                 Ok(Found::Nothing) => return Ok(None),
                 Ok(Found::Undecodable) | Err(_) => {}
             }
+        }
+        if let Some(conns) = &self.pg {
+            return super::pg_txn::find_by_jti(conns, jti).await;
         }
         find_by_jti(&self.db.read, jti).await
     }
