@@ -51,6 +51,9 @@ macro_rules! pg_token_query {
 
 type Found = Option<(tokens::Model, Option<users::Model>)>;
 
+/// How far a device's `last_seen` may lag on PostgreSQL.
+pub const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 fn decode(row: Option<PgRow>) -> Result<Found> {
     let Some(row) = row else {
         return Ok(None);
@@ -267,12 +270,22 @@ impl PgTxn {
     /// `Ok(false)` when a row points to a user or parent that is gone.
     pub(super) async fn register(&self, registration: Registration) -> Result<bool> {
         const WITHOUT_DEVICE: &str = concat!(insert_tokens!(), "SELECT r.* FROM ", unnest_rows!());
+        // The device's row is written only when it is new or its
+        // `last_seen` is older than LAST_SEEN_STEP: a row written is locked
+        // until the commit, and every refresh from one device would queue
+        // behind the one before, WAL flush and all.
         const WITH_DEVICE: &str = concat!(
-            "WITH device AS (INSERT INTO devices \
+            "WITH found AS (SELECT id FROM devices WHERE user_id = $13::uuid \
+             AND user_agent = $14::text AND client_address = $15::text), \
+             inserted AS (INSERT INTO devices \
              (id, user_id, user_agent, client_address, first_seen, last_seen) \
-             VALUES ($12, $13, $14, $15, $16, $16) \
+             SELECT $12::uuid, $13::uuid, $14::text, $15::text, $16::timestamptz, \
+             $16::timestamptz WHERE NOT EXISTS (SELECT 1 FROM found) \
              ON CONFLICT (user_id, user_agent, client_address) \
-             DO UPDATE SET last_seen = excluded.last_seen RETURNING id) ",
+             DO UPDATE SET last_seen = excluded.last_seen RETURNING id), \
+             touched AS (UPDATE devices SET last_seen = $16::timestamptz \
+             WHERE id IN (SELECT id FROM found) AND last_seen < $17::timestamptz), \
+             device AS (SELECT id FROM found UNION ALL SELECT id FROM inserted) ",
             insert_tokens!(),
             "SELECT r.id, r.jti, r.token_type, r.parent_id, r.root_id, r.user_id, \
              r.issued_at, r.expires_at, r.expired_at, r.rotated_at, device.id FROM ",
@@ -309,7 +322,8 @@ impl PgTxn {
                 .bind(device.user_id)
                 .bind(device.user_agent)
                 .bind(device.client_address)
-                .bind(device.seen_at);
+                .bind(device.seen_at)
+                .bind(device.seen_at - LAST_SEEN_STEP);
         }
         let mut state = self.0.lock().await;
         let done = query.execute(state.conn().await?).await;

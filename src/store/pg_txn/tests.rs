@@ -15,6 +15,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::LAST_SEEN_STEP;
 use crate::{
     db::{Db, DbSettings},
     error::Error,
@@ -82,8 +83,8 @@ async fn register(store: &TokenStore, registration: Registration) -> crate::erro
 }
 
 /// The device upsert and the rows' insert, in one statement, store what
-/// sea-orm's two statements store; a second registration from the same
-/// device reuses its row and moves `last_seen`.
+/// sea-orm's two statements store; later registrations from the same
+/// device reuse its row and move `last_seen` in steps of LAST_SEEN_STEP.
 #[tokio::test]
 async fn a_registration_in_one_statement_stores_what_sea_orm_stores() {
     let Some((_database, db)) = postgres(Duration::from_secs(5)).await else {
@@ -162,21 +163,22 @@ async fn a_registration_in_one_statement_stores_what_sea_orm_stores() {
         (now, now, Some(user.id))
     );
 
-    let later = now + chrono::Duration::seconds(5);
-    let again = row(Some(user.id), later);
-    register(
-        &store,
-        Registration {
+    // Within LAST_SEEN_STEP the device's row is not written (nor locked);
+    // past it, `last_seen` moves.
+    let soon = now + chrono::Duration::seconds(5);
+    let later = now + LAST_SEEN_STEP + chrono::Duration::seconds(1);
+    for (at, last_seen) in [(soon, now), (later, later)] {
+        let again = row(Some(user.id), at);
+        let registration = Registration {
             rows: vec![again.clone()],
-            device: Some(device("held", later)),
-        },
-    )
-    .await
-    .unwrap();
-    let (again_back, _) = read(again.jti).await.unwrap().unwrap();
-    assert_eq!(again_back.device_id, Some(device_id), "one row per device");
-    let stored = device_row(&db, device_id).await;
-    assert_eq!((stored.first_seen, stored.last_seen), (now, later));
+            device: Some(device("held", at)),
+        };
+        register(&store, registration).await.unwrap();
+        let (again_back, _) = read(again.jti).await.unwrap().unwrap();
+        assert_eq!(again_back.device_id, Some(device_id), "one row per device");
+        let stored = device_row(&db, device_id).await;
+        assert_eq!((stored.first_seen, stored.last_seen), (now, last_seen));
+    }
 }
 
 /// A row whose user does not exist is refused by the foreign key: the job
@@ -284,8 +286,9 @@ async fn a_write_past_the_deadline_is_unavailable_and_loses_its_connection() {
     );
 }
 
-/// Jobs that only add under a tree share its lock: one waits for nothing
-/// while another holds it, and an expiry of the tree waits for both.
+/// Jobs that only add under a tree share its lock, and registrations from
+/// one device within LAST_SEEN_STEP do not lock its row: one waits for
+/// nothing while another holds both, and an expiry of the tree waits.
 #[tokio::test]
 async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
     let Some((database, db)) = postgres(Duration::from_secs(30)).await else {
@@ -296,9 +299,30 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
         .unwrap();
     let store = TokenStore::new(db.clone());
     let now = Utc::now().trunc_subsecs(6);
+    let user = new_user("ann".into(), "ann".into(), "h".into(), false, true, now);
+    UserStore::new(db.clone())
+        .insert(user.clone())
+        .await
+        .unwrap();
+    let from_device = |row: tokens::Model| Registration {
+        rows: vec![row],
+        device: Some(Device {
+            user_id: user.id,
+            user_agent: "phone".into(),
+            client_address: "10.0.0.1".into(),
+            seen_at: now,
+        }),
+    };
     let root = row(None, now);
     let root_id = root.id;
-    register(&store, only(root)).await.unwrap();
+    register(&store, from_device(root)).await.unwrap();
+    let child = |_| tokens::Model {
+        token_type: "access".into(),
+        parent_id: Some(root_id),
+        root_id,
+        ..row(None, now)
+    };
+    let (first, second) = (from_device(child(1)), from_device(child(2)));
 
     let (locked, is_locked) = tokio::sync::oneshot::channel();
     let (release, released) = tokio::sync::oneshot::channel::<()>();
@@ -308,6 +332,7 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
             store
                 .write(move |txn| async move {
                     txn.lock_shared(&[root_id]).await?;
+                    assert!(txn.register(first).await?);
                     let _ = locked.send(());
                     let _ = released.await;
                     Ok(())
@@ -316,22 +341,17 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
         })
     };
     is_locked.await.unwrap();
-    let child = tokens::Model {
-        token_type: "access".into(),
-        parent_id: Some(root_id),
-        root_id,
-        ..row(None, now)
-    };
-    let child_jti = child.jti;
+    let child_jti = second.rows[0].jti;
     let passing = store.write(move |txn| async move {
         txn.lock_shared(&[root_id]).await?;
-        assert!(txn.register(only(child)).await?);
+        assert!(txn.register(second).await?);
         Ok(())
     });
-    // An exclusive lock would wait for the holder, which waits for us.
+    // An exclusive lock, or a lock on the device's row, would wait for the
+    // holder, which waits for us.
     tokio::time::timeout(Duration::from_secs(20), passing)
         .await
-        .expect("a shared lock waited for another shared lock")
+        .expect("a shared lock or the device's row waited for the holder")
         .unwrap();
     let expiry = {
         let store = store.clone();
@@ -361,7 +381,11 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
     }
     release.send(()).unwrap();
     holder.await.unwrap().unwrap();
-    assert_eq!(expiry.await.unwrap().unwrap(), 2, "root and child expired");
+    assert_eq!(
+        expiry.await.unwrap().unwrap(),
+        3,
+        "root and children expired"
+    );
     let (child, _) = store.find_by_jti(child_jti).await.unwrap().unwrap();
     assert!(child.expired_at.is_some());
 }
