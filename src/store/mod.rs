@@ -119,3 +119,26 @@ pub(crate) fn lock_key(key: &str) -> i64 {
     first.copy_from_slice(&digest[..8]);
     i64::from_ne_bytes(first)
 }
+
+/// A token's row for the store's tests: a refresh token, the root of its
+/// own tree, expiring a day and 123 ms after `now`.
+#[cfg(test)]
+fn test_row(
+    user_id: Option<uuid::Uuid>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> entity::tokens::Model {
+    let id = uuid::Uuid::now_v7();
+    entity::tokens::Model {
+        id,
+        jti: uuid::Uuid::now_v7(),
+        token_type: "refresh".into(),
+        parent_id: None,
+        root_id: id,
+        user_id,
+        issued_at: now,
+        expires_at: Some(now + chrono::Duration::milliseconds(86_400_123)),
+        expired_at: None,
+        rotated_at: None,
+        device_id: None,
+    }
+}

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use entity::{devices, tokens};
+use entity::{devices, tokens, users};
 use sea_orm::{
     EntityTrait,
     sqlx::{self, Connection, postgres::PgConnection},
@@ -19,6 +19,7 @@ use super::LAST_SEEN_STEP;
 use crate::{
     db::{Db, DbSettings},
     error::Error,
+    store::test_row as row,
     store::{
         Device, Registration, TokenStore, UserStore, lock_key, tokens::find_by_jti, users::new_user,
     },
@@ -39,21 +40,9 @@ async fn postgres(timeout: Duration) -> Option<(common::TestDatabase, Db)> {
     Some((database, db))
 }
 
-fn row(user_id: Option<Uuid>, now: DateTime<Utc>) -> tokens::Model {
-    let id = Uuid::now_v7();
-    tokens::Model {
-        id,
-        jti: Uuid::new_v4(),
-        token_type: "refresh".into(),
-        parent_id: None,
-        root_id: id,
-        user_id,
-        issued_at: now,
-        expires_at: Some(now + chrono::Duration::seconds(86_400)),
-        expired_at: None,
-        rotated_at: None,
-        device_id: None,
-    }
+async fn ann(db: &Db, now: DateTime<Utc>) -> users::Model {
+    let user = new_user("ann".into(), "ann".into(), "h".into(), false, true, now);
+    UserStore::new(db.clone()).insert(user).await.unwrap()
 }
 
 fn only(row: tokens::Model) -> Registration {
@@ -94,11 +83,7 @@ async fn a_registration_in_one_statement_stores_what_sea_orm_stores() {
     assert!(store.pg.is_some(), "PostgreSQL has held connections");
     let sea = TokenStore::through_sea_orm(db.clone());
     let now = Utc::now().trunc_subsecs(6);
-    let user = new_user("ann".into(), "ann".into(), "h".into(), false, true, now);
-    UserStore::new(db.clone())
-        .insert(user.clone())
-        .await
-        .unwrap();
+    let user = ann(&db, now).await;
     let device = |agent: &str, seen_at| Device {
         user_id: user.id,
         user_agent: agent.into(),
@@ -299,11 +284,7 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
         .unwrap();
     let store = TokenStore::new(db.clone());
     let now = Utc::now().trunc_subsecs(6);
-    let user = new_user("ann".into(), "ann".into(), "h".into(), false, true, now);
-    UserStore::new(db.clone())
-        .insert(user.clone())
-        .await
-        .unwrap();
+    let user = ann(&db, now).await;
     let from_device = |row: tokens::Model| Registration {
         rows: vec![row],
         device: Some(Device {

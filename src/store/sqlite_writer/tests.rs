@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use entity::tokens;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::{
     db::{Db, DbSettings},
     error::Error,
+    store::test_row as row,
     store::{Device, Registration, TokenStore, UserStore, tokens::find_by_jti, users::new_user},
 };
 
@@ -25,23 +26,6 @@ async fn sqlite(dir: &tempfile::TempDir) -> Db {
     .unwrap();
     db.migrate().await.unwrap();
     db
-}
-
-fn row(user_id: Option<Uuid>, now: DateTime<Utc>) -> tokens::Model {
-    let id = Uuid::now_v7();
-    tokens::Model {
-        id,
-        jti: Uuid::new_v4(),
-        token_type: "refresh".into(),
-        parent_id: None,
-        root_id: id,
-        user_id,
-        issued_at: now,
-        expires_at: Some(now + chrono::Duration::milliseconds(86_400_123)),
-        expired_at: None,
-        rotated_at: None,
-        device_id: None,
-    }
 }
 
 fn only(rows: Vec<tokens::Model>) -> Registration {
