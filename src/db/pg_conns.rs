@@ -17,7 +17,7 @@
 use std::{
     future::Future,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
@@ -27,7 +27,7 @@ use sea_orm::{
     DbErr, RuntimeErr,
     error::ConnAcquireErr,
     sqlx::{
-        Connection,
+        self, AssertSqlSafe, Connection,
         postgres::{PgConnectOptions, PgConnection},
     },
 };
@@ -42,6 +42,8 @@ pub struct PgConns {
     max: usize,
     closed: AtomicBool,
     opened: AtomicU64,
+    /// SQL run on each new connection (its prepared statements).
+    setup: OnceLock<String>,
 }
 
 impl std::fmt::Debug for PgConns {
@@ -67,13 +69,21 @@ impl PgConns {
         let max = max.max(1) as usize;
         let statement_timeout = format!("{}ms", timeout.as_millis().max(1));
         PgConns {
-            options: options.options([("statement_timeout", statement_timeout)]),
+            options: options.options([
+                ("statement_timeout", statement_timeout.as_str()),
+                // The hot path's statements look rows up by key: a plan
+                // made once serves every call, where PostgreSQL would
+                // otherwise plan each of the first calls again and keep
+                // comparing.
+                ("plan_cache_mode", "force_generic_plan"),
+            ]),
             timeout,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(max)),
             max,
             closed: AtomicBool::new(false),
             opened: AtomicU64::new(0),
+            setup: OnceLock::new(),
         }
     }
 
@@ -102,9 +112,15 @@ impl PgConns {
         let conn = match idle {
             Some(conn) => conn,
             None => {
-                let conn = PgConnection::connect_with(&self.options)
+                let mut conn = PgConnection::connect_with(&self.options)
                     .await
                     .map_err(sqlx_error)?;
+                if let Some(setup) = self.setup.get() {
+                    sqlx::raw_sql(AssertSqlSafe(setup.clone()))
+                        .execute(&mut conn)
+                        .await
+                        .map_err(sqlx_error)?;
+                }
                 self.opened.fetch_add(1, Ordering::Relaxed);
                 conn
             }
@@ -114,6 +130,12 @@ impl PgConns {
             conns: Arc::clone(self),
             _permit: permit,
         })
+    }
+
+    /// Has `sql` run on every connection opened from now on, before it is
+    /// first lent (the first call's only: every caller sets the same).
+    pub fn on_connect(&self, sql: &str) {
+        let _ = self.setup.set(sql.to_owned());
     }
 
     /// Closes the idle connections and refuses to lend any more.

@@ -85,6 +85,12 @@ pub trait RegistrationStep: Send + Sync {
     fn name(&self) -> &'static str;
     /// Changes the context, or refuses the registration with an error.
     async fn run(&self, ctx: &mut RegistrationContext) -> Result<()>;
+    /// Whether `run` may wait (for I/O, say). A refresh whose steps never
+    /// wait runs them inside its write transaction on PostgreSQL, under the
+    /// tree's locks; with one that may, they run before it begins.
+    fn waits(&self) -> bool {
+        true
+    }
 }
 
 /// The configured steps, in order.
@@ -144,6 +150,11 @@ impl Pipeline {
         Ok(Pipeline { steps })
     }
 
+    /// Whether a step may wait ([`RegistrationStep::waits`]).
+    pub fn waits(&self) -> bool {
+        self.steps.iter().any(|step| step.waits())
+    }
+
     /// Runs every step; returns what is to be written.
     pub async fn run(&self, mut ctx: RegistrationContext) -> Result<Registration> {
         for step in &self.steps {
@@ -172,6 +183,10 @@ pub struct RegisterPairs;
 impl RegistrationStep for RegisterPairs {
     fn name(&self) -> &'static str {
         "register_pairs"
+    }
+
+    fn waits(&self) -> bool {
+        false
     }
 
     async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {
@@ -209,6 +224,10 @@ impl RegistrationStep for ConnectUser {
         "connect_user"
     }
 
+    fn waits(&self) -> bool {
+        false
+    }
+
     async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {
         if ctx.user_id.is_none() {
             ctx.user_id = ctx.parent.as_ref().and_then(|p| p.user_id);
@@ -226,6 +245,10 @@ const MAX_USER_AGENT: usize = 512;
 impl RegistrationStep for ConnectDevice {
     fn name(&self) -> &'static str {
         "connect_device"
+    }
+
+    fn waits(&self) -> bool {
+        false
     }
 
     async fn run(&self, ctx: &mut RegistrationContext) -> Result<()> {

@@ -16,7 +16,7 @@ use crate::{
     jwt::TokenType,
     registry::pipeline::RegistrationContext,
     store::{
-        TokenTxn,
+        TokenTxn, TreeLock,
         tokens::{Registration, is_active},
     },
     telemetry::{self, AUDIT},
@@ -117,11 +117,16 @@ impl Registry {
         let audience = self.settings.audience.as_deref();
         // Checked before anything is written for it.
         let claims = self.refresh_claims(token, audience)?;
-        let (presented, _) = self
-            .store
-            .find_by_jti(claims.jti)
-            .await?
-            .ok_or(Error::TokenNotValid)?;
+        let expire_on_refresh = self.settings.expire_on_refresh;
+        // Where the pipeline never waits, the write's transaction begins
+        // with this look-up, under the locks the job takes (on PostgreSQL).
+        let lock = match (self.pipeline.waits(), expire_on_refresh) {
+            (true, _) => None,
+            (false, true) => Some(TreeLock::Exclusive),
+            (false, false) => Some(TreeLock::Shared),
+        };
+        let opened = self.store.open(claims.jti, lock).await?;
+        let (presented, _) = opened.found().cloned().ok_or(Error::TokenNotValid)?;
         let now = self.now();
         let rotate = self.settings.rotate_refresh_tokens;
         let refresh = rotate.then(|| self.new_row(TokenType::Refresh, now, None));
@@ -135,11 +140,9 @@ impl Registry {
         };
 
         let grace = self.settings.refresh_reuse_grace;
-        let expire_on_refresh = self.settings.expire_on_refresh;
         let jti = claims.jti;
-        let outcome = self
-            .store
-            .write(move |txn| async move {
+        let outcome = opened
+            .write(&self.store, move |txn| async move {
                 // Tree first, then user: every path takes them in this order.
                 // Shared: refreshes of one tree run side by side, and an
                 // expiry of the tree or the user waits for them all.

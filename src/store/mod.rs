@@ -34,7 +34,7 @@ pub use api_tokens::ApiTokenStore;
 pub use cursor::{CURSOR_PATTERN, Cursor};
 pub use login_failures::{Attempts, FailureKey, LoginFailureStore, Window};
 pub use oauth_clients::ClientStore;
-pub use token_txn::TokenTxn;
+pub use token_txn::{Opened, TokenTxn, TreeLock};
 pub use tokens::{Device, Page, PageQuery, Registration, TokenState, TokenStore};
 pub use users::UserStore;
 
@@ -112,12 +112,13 @@ pub(crate) async fn advisory_locks(txn: &DatabaseTransaction, keys: &[&str]) -> 
     Ok(true)
 }
 
-/// The advisory lock key of `key`: the first eight bytes of its SHA-256.
+/// The advisory lock key of `key`: the first eight bytes of its SHA-256,
+/// little-endian (as `pg_txn::open` computes it in SQL).
 pub(crate) fn lock_key(key: &str) -> i64 {
     let digest = <sha2::Sha256 as sha2::Digest>::digest(key.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    i64::from_ne_bytes(first)
+    i64::from_le_bytes(first)
 }
 
 /// A token's row for the store's tests: a refresh token, the root of its

@@ -8,7 +8,10 @@
 //! - a registration's device and rows are written by one statement;
 //! - the statements are prepared once per connection.
 //!
-//! A refresh is then five round trips where it was eleven. Every call runs
+//! - a refresh's transaction begins with its locks and the look-up of the
+//!   token under them, in one round trip ([`open`]).
+//!
+//! A refresh is then three round trips where it was eleven. Every call runs
 //! within `database_timeout` ([`PgConns::within`]).
 
 use std::{future::Future, sync::Arc};
@@ -22,7 +25,7 @@ use sea_orm::{
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{Registration, TokenTxn};
+use super::TokenTxn;
 use crate::{
     db::pg_conns::{Lent, PgConns, sqlx_error, still_usable},
     error::{Error, Result},
@@ -50,6 +53,11 @@ macro_rules! pg_token_query {
 }
 
 type Found = Option<(tokens::Model, Option<users::Model>)>;
+
+mod open;
+mod register;
+pub(super) use open::open;
+pub(super) use open::prepared;
 
 /// How far a device's `last_seen` may lag on PostgreSQL.
 pub const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -94,42 +102,53 @@ where
     Fut: Future<Output = Result<T>>,
 {
     conns
-        .within(async {
-            let state = State {
-                lent: conns.lend().await?,
-                begun: false,
-                broken: false,
-            };
-            let txn = PgTxn(Arc::new(Mutex::new(state)));
-            let result = job(TokenTxn::postgres(txn.clone())).await;
-            let State {
-                mut lent,
-                begun,
-                broken,
-            } = Arc::try_unwrap(txn.0)
-                .map_err(|_| Error::Unexpected(anyhow::anyhow!("a job kept its transaction")))?
-                .into_inner();
-            if broken {
-                // Dropped: the server rolls back what it had begun.
-                return result;
-            }
-            if !begun {
-                lent.give_back();
-                return result;
-            }
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            match sqlx::raw_sql(end).execute(lent.conn()).await {
-                Ok(_) => {
-                    lent.give_back();
-                    result
-                }
-                // A commit that fails is the call's failure; a rollback
-                // that fails changes nothing for the caller.
-                Err(e) if result.is_ok() => Err(Error::from(sqlx_error(e))),
-                Err(_) => result,
-            }
-        })
+        .within(async { run(PgTxn::new(conns.lend().await?, false), job).await })
         .await
+}
+
+/// [`write`] in the transaction [`open`] began.
+pub(super) async fn write_in<T, F, Fut>(conns: &Arc<PgConns>, txn: PgTxn, job: F) -> Result<T>
+where
+    F: FnOnce(TokenTxn) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    conns.within(run(txn, job)).await
+}
+
+/// Runs `job` in `txn` and ends the transaction.
+async fn run<T, F, Fut>(txn: PgTxn, job: F) -> Result<T>
+where
+    F: FnOnce(TokenTxn) -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let result = job(TokenTxn::postgres(txn.clone())).await;
+    let State {
+        mut lent,
+        begun,
+        broken,
+        ..
+    } = Arc::try_unwrap(txn.0)
+        .map_err(|_| Error::Unexpected(anyhow::anyhow!("a job kept its transaction")))?
+        .into_inner();
+    if broken {
+        // Dropped: the server rolls back what it had begun.
+        return result;
+    }
+    if !begun {
+        lent.give_back();
+        return result;
+    }
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    match sqlx::raw_sql(end).execute(lent.conn()).await {
+        Ok(_) => {
+            lent.give_back();
+            result
+        }
+        // A commit that fails is the call's failure; a rollback that fails
+        // changes nothing for the caller.
+        Err(e) if result.is_ok() => Err(Error::from(sqlx_error(e))),
+        Err(_) => result,
+    }
 }
 
 /// A write transaction on a held connection, shared by the job's clones of
@@ -144,11 +163,36 @@ struct State {
     /// Whether the connection failed (not the server refusing a
     /// statement): it is then closed, not given back.
     broken: bool,
+    /// The advisory locks taken, each with whether it is shared.
+    held: Vec<(i64, bool)>,
+    /// The row [`open`] read under its locks, with its `jti`: what the
+    /// job's first look-up of that `jti` gets while no other statement has
+    /// run since.
+    read: Option<(Uuid, Found)>,
+}
+
+impl PgTxn {
+    fn new(lent: Lent, begun: bool) -> Self {
+        PgTxn(Arc::new(Mutex::new(State {
+            lent,
+            begun,
+            broken: false,
+            held: Vec::new(),
+            read: None,
+        })))
+    }
 }
 
 impl State {
-    /// The connection, inside the transaction.
+    /// Whether `key` is held, exclusively or, when `shared` will do, shared.
+    fn holds(&self, key: i64, shared: bool) -> bool {
+        self.held.iter().any(|&(k, s)| k == key && (shared || !s))
+    }
+
+    /// The connection, inside the transaction, for a statement: what
+    /// [`open`] read is then no longer the latest.
     async fn conn(&mut self) -> Result<&mut sqlx::PgConnection> {
+        self.read = None;
         if !self.begun {
             let begun = sqlx::raw_sql("BEGIN").execute(self.lent.conn()).await;
             self.check(begun)?;
@@ -168,52 +212,43 @@ impl State {
     }
 }
 
-/// The rows of a registration, one array parameter per column.
-macro_rules! unnest_rows {
-    () => {
-        "UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::uuid[], $6::uuid[], \
-         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], \
-         $11::uuid[]) AS r(id, jti, token_type, parent_id, root_id, user_id, issued_at, \
-         expires_at, expired_at, rotated_at, device_id)"
-    };
-}
-
-macro_rules! insert_tokens {
-    () => {
-        "INSERT INTO tokens (id, jti, token_type, parent_id, root_id, user_id, issued_at, \
-         expires_at, expired_at, rotated_at, device_id) "
-    };
-}
-
 impl PgTxn {
     /// Takes the transaction-scoped advisory locks of `keys`, in their
     /// order (shared ones when `shared`), beginning the transaction in the
     /// same round trip.
     pub(super) async fn lock(&self, keys: &[i64], shared: bool) -> Result<()> {
+        let mut state = self.0.lock().await;
+        let keys: Vec<i64> = (keys.iter().copied())
+            .filter(|&key| !state.holds(key, shared))
+            .collect();
         if keys.is_empty() {
             return Ok(());
         }
-        let function = if shared {
-            "pg_advisory_xact_lock_shared"
-        } else {
-            "pg_advisory_xact_lock"
-        };
-        let mut state = self.0.lock().await;
         // Integers only: nothing here comes from a client.
-        let calls: Vec<String> = keys.iter().map(|k| format!("{function}({k})")).collect();
+        let calls: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{}({k})", lock_function(shared)))
+            .collect();
         let begin = if state.begun { "" } else { "BEGIN; " };
         let sql = format!("{begin}SELECT {}", calls.join(", "));
+        state.read = None;
         let done = sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(state.lent.conn())
             .await;
         state.check(done)?;
         state.begun = true;
+        state.held.extend(keys.into_iter().map(|key| (key, shared)));
         Ok(())
     }
 
     pub(super) async fn find_by_jti(&self, jti: Uuid) -> Result<Found> {
         const SQL: &str = pg_token_query!("WHERE t.jti = $1");
         let mut state = self.0.lock().await;
+        if let Some((read, found)) = state.read.take()
+            && read == jti
+        {
+            return Ok(found);
+        }
         let row = sqlx::query(SQL)
             .bind(jti)
             .fetch_optional(state.conn().await?)
@@ -265,73 +300,14 @@ impl PgTxn {
             .await;
         Ok(state.check(done)?.rows_affected())
     }
+}
 
-    /// As [`TokenTxn::register`]: the device and the rows in one statement;
-    /// `Ok(false)` when a row points to a user or parent that is gone.
-    pub(super) async fn register(&self, registration: Registration) -> Result<bool> {
-        const WITHOUT_DEVICE: &str = concat!(insert_tokens!(), "SELECT r.* FROM ", unnest_rows!());
-        // The device's row is written only when it is new or its
-        // `last_seen` is older than LAST_SEEN_STEP: a row written is locked
-        // until the commit, and every refresh from one device would queue
-        // behind the one before, WAL flush and all.
-        const WITH_DEVICE: &str = concat!(
-            "WITH found AS (SELECT id FROM devices WHERE user_id = $13::uuid \
-             AND user_agent = $14::text AND client_address = $15::text), \
-             inserted AS (INSERT INTO devices \
-             (id, user_id, user_agent, client_address, first_seen, last_seen) \
-             SELECT $12::uuid, $13::uuid, $14::text, $15::text, $16::timestamptz, \
-             $16::timestamptz WHERE NOT EXISTS (SELECT 1 FROM found) \
-             ON CONFLICT (user_id, user_agent, client_address) \
-             DO UPDATE SET last_seen = excluded.last_seen RETURNING id), \
-             touched AS (UPDATE devices SET last_seen = $16::timestamptz \
-             WHERE id IN (SELECT id FROM found) AND last_seen < $17::timestamptz), \
-             device AS (SELECT id FROM found UNION ALL SELECT id FROM inserted) ",
-            insert_tokens!(),
-            "SELECT r.id, r.jti, r.token_type, r.parent_id, r.root_id, r.user_id, \
-             r.issued_at, r.expires_at, r.expired_at, r.rotated_at, device.id FROM ",
-            unnest_rows!(),
-            " CROSS JOIN device"
-        );
-        let Registration { rows, device } = registration;
-        if rows.is_empty() && device.is_none() {
-            return Ok(true);
-        }
-        fn column<T>(rows: &[tokens::Model], f: impl Fn(&tokens::Model) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
-        }
-        let sql = if device.is_some() {
-            WITH_DEVICE
-        } else {
-            WITHOUT_DEVICE
-        };
-        let mut query = sqlx::query(sql)
-            .bind(column(&rows, |r| r.id))
-            .bind(column(&rows, |r| r.jti))
-            .bind(column(&rows, |r| r.token_type.clone()))
-            .bind(column(&rows, |r| r.parent_id))
-            .bind(column(&rows, |r| r.root_id))
-            .bind(column(&rows, |r| r.user_id))
-            .bind(column(&rows, |r| r.issued_at))
-            .bind(column(&rows, |r| r.expires_at))
-            .bind(column(&rows, |r| r.expired_at))
-            .bind(column(&rows, |r| r.rotated_at))
-            .bind(column(&rows, |r| r.device_id));
-        if let Some(device) = device {
-            query = query
-                .bind(Uuid::now_v7())
-                .bind(device.user_id)
-                .bind(device.user_agent)
-                .bind(device.client_address)
-                .bind(device.seen_at)
-                .bind(device.seen_at - LAST_SEEN_STEP);
-        }
-        let mut state = self.0.lock().await;
-        let done = query.execute(state.conn().await?).await;
-        match done {
-            Ok(_) => Ok(true),
-            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(false),
-            Err(e) => state.check(Err(e)),
-        }
+/// The function that takes a transaction's advisory lock.
+fn lock_function(shared: bool) -> &'static str {
+    if shared {
+        "pg_advisory_xact_lock_shared"
+    } else {
+        "pg_advisory_xact_lock"
     }
 }
 

@@ -45,6 +45,65 @@ impl TokenStore {
     }
 }
 
+/// How [`TokenStore::open`] locks the token's tree and user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeLock {
+    /// Shared with the refreshes of the tree: for a job that only adds
+    /// under an active token ([`TokenTxn::lock_shared`]).
+    Shared,
+    /// [`TokenTxn::lock`].
+    Exclusive,
+}
+
+/// A token read for a write about it: on PostgreSQL, read in the write's
+/// transaction, under its tree's and user's locks, which the write then
+/// finds taken. Dropped without [`write`](Opened::write), that transaction
+/// is rolled back with its connection.
+pub struct Opened {
+    found: Option<(tokens::Model, Option<users::Model>)>,
+    txn: Option<PgTxn>,
+}
+
+impl TokenStore {
+    /// The row of `jti` and its user, as [`find_by_jti`](Self::find_by_jti)
+    /// reads them, for a write that follows. With `lock`, on PostgreSQL,
+    /// the write's transaction begins here, with the locks of the token's
+    /// tree and then user, and the row is read under them, in one round
+    /// trip. Only for a caller that does not wait between this and the
+    /// write: the locks are held meanwhile.
+    pub async fn open(&self, jti: Uuid, lock: Option<TreeLock>) -> Result<Opened> {
+        if let (Some(conns), Some(lock), None) = (&self.pg, lock, &self.writer) {
+            let (found, txn) = pg_txn::open(conns, jti, lock == TreeLock::Shared).await?;
+            return Ok(Opened { found, txn });
+        }
+        Ok(Opened {
+            found: self.find_by_jti(jti).await?,
+            txn: None,
+        })
+    }
+}
+
+impl Opened {
+    /// The token's row and user; `None` when there is no such token.
+    pub fn found(&self) -> Option<&(tokens::Model, Option<users::Model>)> {
+        self.found.as_ref()
+    }
+
+    /// [`TokenStore::write`], in the transaction [`TokenStore::open`]
+    /// began when it did.
+    pub async fn write<T, F, Fut>(self, store: &TokenStore, job: F) -> Result<T>
+    where
+        F: FnOnce(TokenTxn) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match (self.txn, &store.pg) {
+            (Some(txn), Some(conns)) => pg_txn::write_in(conns, txn, job).await,
+            _ => store.write(job).await,
+        }
+    }
+}
+
 /// The registry inside a write transaction: a handle the job owns and
 /// drops when it is done.
 #[derive(Clone)]

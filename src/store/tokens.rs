@@ -139,7 +139,8 @@ impl TokenStore {
                 .ok()
                 .map(Arc::new)
         });
-        let pg = db.pg_conns();
+        // The hot path's statements, prepared on each held connection.
+        let pg = (db.pg_conns()).inspect(|conns| conns.on_connect(&super::pg_txn::prepared()));
         TokenStore {
             db,
             reader,

@@ -370,3 +370,5 @@ async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
     let (child, _) = store.find_by_jti(child_jti).await.unwrap().unwrap();
     assert!(child.expired_at.is_some());
 }
+
+mod open;

@@ -1,0 +1,124 @@
+//! A write transaction begun for a token on PostgreSQL: `BEGIN`, the
+//! advisory locks of the token's tree and user, and the look-up of the token
+//! under them, in one round trip. The job that follows finds the locks
+//! taken and the row read, and adds only its own statements: a refresh is
+//! three round trips (this, its registration, `COMMIT`).
+//!
+//! The three statements travel as one simple query, each with a snapshot of
+//! its own: the look-up starts after the locks are granted, so it sees every
+//! change committed by an expiry the locks waited for. The locks and the
+//! look-up are statements prepared on each connection ([`prepared`]), so
+//! they are not planned again; their one parameter, the `jti`, is a
+//! [`Uuid`] printed by this process, never a client's text.
+
+use std::sync::Arc;
+
+use sea_orm::sqlx::{self, AssertSqlSafe, Row};
+use uuid::Uuid;
+
+use super::{Found, PgTxn, State, decode, lock_function};
+use crate::{
+    db::pg_conns::{PgConns, sqlx_error, still_usable},
+    error::{Error, Result},
+    store::lock_key,
+};
+
+/// The token's row, read as [`find_by_jti`](super::find_by_jti) reads it.
+const LOOK_UP: &str = pg_token_query!("WHERE t.jti = ");
+
+/// [`lock_key`] of the uuid in `column`, computed by PostgreSQL: the first
+/// eight bytes of the SHA-256 of its text, little-endian.
+pub(super) fn key_of(column: &str) -> String {
+    let bytes: Vec<String> = (0..8)
+        .map(|i| format!("(get_byte(d, {i})::int8 << {})", 8 * i))
+        .collect();
+    format!(
+        "(SELECT {} FROM (SELECT sha256(convert_to({column}::text, 'UTF8')) AS d OFFSET 0) AS digest)",
+        bytes.join(" | ")
+    )
+}
+
+/// The statements [`open`] runs, prepared on each held connection: the
+/// locks of a token's tree and then user, shared or not, and its look-up.
+pub(in crate::store) fn prepared() -> String {
+    let locks = |name: &str, shared: bool| {
+        let lock = lock_function(shared);
+        format!(
+            "PREPARE {name}(uuid) AS SELECT {lock}({tree}), {lock}({user}) \
+             FROM tokens t WHERE t.jti = $1; ",
+            tree = key_of("t.root_id"),
+            user = key_of("t.user_id"),
+        )
+    };
+    format!(
+        "{}{}PREPARE tokend_token(uuid) AS {LOOK_UP}$1",
+        locks("tokend_lock_shared", true),
+        locks("tokend_lock", false),
+    )
+}
+
+/// The simple query that begins the transaction of `jti`.
+fn opening(jti: Uuid, shared: bool) -> String {
+    let lock = if shared {
+        "tokend_lock_shared"
+    } else {
+        "tokend_lock"
+    };
+    format!("BEGIN; EXECUTE {lock}('{jti}'); EXECUTE tokend_token('{jti}')")
+}
+
+/// Begins a write transaction holding the locks of `jti`'s tree and user
+/// (tree first, shared when `shared`) and reads the token under them. The
+/// transaction is `None` when there is no such token: it has then been
+/// rolled back.
+pub(in crate::store) async fn open(
+    conns: &Arc<PgConns>,
+    jti: Uuid,
+    shared: bool,
+) -> Result<(Found, Option<PgTxn>)> {
+    conns
+        .within(async {
+            let mut lent = conns.lend().await?;
+            let rows = sqlx::raw_sql(AssertSqlSafe(opening(jti, shared)))
+                .fetch_all(lent.conn())
+                .await
+                .map_err(sqlx_error);
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(e) => {
+                    // The server refused a statement: the transaction is
+                    // aborted, and the connection sound.
+                    if still_usable(&e)
+                        && sqlx::raw_sql("ROLLBACK").execute(lent.conn()).await.is_ok()
+                    {
+                        lent.give_back();
+                    }
+                    return Err(Error::from(e));
+                }
+            };
+            // The lock statement's row has no `A_id`.
+            let found = decode(rows.into_iter().find(|row| row.try_column("A_id").is_ok()))?;
+            let Some((token, _)) = &found else {
+                sqlx::raw_sql("ROLLBACK")
+                    .execute(lent.conn())
+                    .await
+                    .map_err(sqlx_error)?;
+                lent.give_back();
+                return Ok((None, None));
+            };
+            let held = [Some(token.root_id), token.user_id]
+                .into_iter()
+                .flatten()
+                .map(|id| (lock_key(&id.to_string()), shared))
+                .collect();
+            let state = State {
+                lent,
+                begun: true,
+                broken: false,
+                held,
+                read: Some((jti, found.clone())),
+            };
+            Ok((found, Some(PgTxn(Arc::new(tokio::sync::Mutex::new(state))))))
+        })
+        .await
+}
