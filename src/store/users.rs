@@ -71,6 +71,18 @@ impl UserStore {
         Ok(active.update(&self.db.write).await?)
     }
 
+    /// Replaces the password hash `old` with `new`, unless it changed
+    /// meanwhile; returns whether it did.
+    pub async fn upgrade_password_hash(&self, id: Uuid, old: &str, new: String) -> Result<bool> {
+        let done = users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(new))
+            .filter(users::Column::Id.eq(id))
+            .filter(users::Column::PasswordHash.eq(old))
+            .exec(&self.db.write)
+            .await?;
+        Ok(done.rows_affected == 1)
+    }
+
     /// Records a successful login.
     pub async fn touch_last_login(&self, id: Uuid, now: DateTime<Utc>) -> Result<()> {
         users::Entity::update_many()

@@ -3,6 +3,7 @@
 
 mod names;
 mod own;
+mod rehash;
 
 use entity::users;
 use uuid::Uuid;
@@ -208,9 +209,9 @@ impl Users {
         let hash = user
             .as_ref()
             .map_or(self.dummy_hash.clone(), |u| u.password_hash.clone());
-        let matches = self.passwords.verify(hash, password).await?;
+        let matches = self.passwords.verify(hash, password.clone()).await?;
         match user {
-            Some(user) if matches && user.is_active => Ok(user),
+            Some(user) if matches && user.is_active => Ok(self.upgrade(user, password).await),
             _ => Err(Error::NoActiveAccount),
         }
     }

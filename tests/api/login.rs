@@ -133,3 +133,50 @@ async fn an_unknown_user_runs_the_same_hash_check_as_a_wrong_password() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+/// A password hashed with other argon2 parameters (argon2's defaults, as an
+/// earlier tokend hashed them) still signs in, and that sign-in hashes it
+/// again with tokend's own; a wrong password changes nothing.
+#[tokio::test]
+async fn a_sign_in_rehashes_a_password_hashed_with_other_parameters() {
+    use argon2::PasswordHasher;
+    use sea_orm::{ConnectionTrait, Database};
+
+    let app = TestApp::spawn().await;
+    app.create_user("olga", "olga-password-1", false).await;
+    let salt = argon2::password_hash::SaltString::generate(&mut rand::rngs::OsRng);
+    let old = argon2::Argon2::default()
+        .hash_password(b"olga-password-1", &salt)
+        .unwrap()
+        .to_string();
+    assert!(tokend::passwords::outdated(&old));
+    let db = Database::connect(app.config().database_url())
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE users SET password_hash = '{old}' WHERE username = 'olga'"
+    ))
+    .await
+    .unwrap();
+    let stored = || async { app.state.users.get("olga").await.unwrap().password_hash };
+
+    assert_eq!(
+        app.obtain("olga", "wrong-password").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(stored().await, old, "a wrong password rehashed");
+
+    assert_eq!(
+        app.obtain("olga", "olga-password-1").await.status(),
+        StatusCode::OK
+    );
+    let new = stored().await;
+    assert_ne!(new, old, "the sign-in did not rehash");
+    assert!(new.starts_with("$argon2id$v=19$m=12288,t=3,p=1$"), "{new}");
+    assert!(!tokend::passwords::outdated(&new));
+    assert_eq!(
+        app.obtain("olga", "olga-password-1").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(stored().await, new, "an up-to-date hash was made again");
+}

@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHasher, Version, password_hash::SaltString,
-};
+use argon2::{Algorithm, Argon2, Block, PasswordHasher, Version, password_hash::SaltString};
 use chrono::{DateTime, Utc};
 use entity::tokens;
 use sea_orm::{ConnectionTrait, DbBackend};
@@ -99,11 +97,11 @@ pub async fn insert_tree(db: &Db, user_id: Uuid, size: usize) -> anyhow::Result<
 }
 
 /// How many argon2id verifications per second this machine does with
-/// tokend's parameters (argon2's defaults) and memory reused from hash to
+/// tokend's parameters (`tokend::passwords::params`) and memory reused from hash to
 /// hash as tokend's hashing threads do, on `threads` threads at once for
 /// `duration`.
 pub fn password_verify_rate(threads: usize, duration: Duration) -> anyhow::Result<f64> {
-    let params = Params::default();
+    let params = tokend::passwords::params();
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     let expected = argon2
