@@ -128,10 +128,12 @@ json_field() {
     sed -nE "s/.*\"$1\":\"([^\"]*)\".*/\1/p"
 }
 
-# obtain USER PASSWORD: prints "access refresh".
+# obtain USER PASSWORD: prints "access refresh". Sent without a User-Agent,
+# as wrk sends its requests: the pair is obtained by the client (the device)
+# that refreshes it, as an application's tokens are.
 obtain_pair() {
     local body
-    body="$(curl -fsS -H 'Content-Type: application/json' \
+    body="$(curl -fsS -H 'Content-Type: application/json' -H 'User-Agent:' \
         -d "{\"username\":\"$1\",\"password\":\"$2\"}" "$BASE/api/v1/token/obtain")" \
         || die "obtain failed for $1"
     echo "$(echo "$body" | json_field access) $(echo "$body" | json_field refresh)"

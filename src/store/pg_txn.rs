@@ -17,7 +17,7 @@
 use std::{future::Future, sync::Arc};
 
 use chrono::{DateTime, Utc};
-use entity::{tokens, users};
+use entity::{devices, tokens, users};
 use sea_orm::{
     FromQueryResult, QueryResult,
     sqlx::{self, AssertSqlSafe, postgres::PgRow},
@@ -36,6 +36,10 @@ use crate::{
 /// picks.
 macro_rules! pg_token_query {
     ($condition:literal) => {
+        pg_token_query!("", "", $condition)
+    };
+    // With more columns (after a comma) and joins.
+    ($columns:literal, $joins:literal, $condition:literal) => {
         concat!(
             r#"SELECT t.id AS "A_id", t.jti AS "A_jti", t.token_type AS "A_token_type", "#,
             r#"t.parent_id AS "A_parent_id", t.root_id AS "A_root_id", "#,
@@ -46,7 +50,9 @@ macro_rules! pg_token_query {
             r#"u.username_key AS "B_username_key", u.password_hash AS "B_password_hash", "#,
             r#"u.is_active AS "B_is_active", u.is_admin AS "B_is_admin", "#,
             r#"u.created_at AS "B_created_at", u.last_login AS "B_last_login" "#,
-            "FROM tokens t LEFT JOIN users u ON u.id = t.user_id ",
+            $columns,
+            " FROM tokens t LEFT JOIN users u ON u.id = t.user_id ",
+            $joins,
             $condition
         )
     };
@@ -63,13 +69,14 @@ pub(super) use open::prepared;
 pub const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 fn decode(row: Option<PgRow>) -> Result<Found> {
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let row = QueryResult::from(row);
-    let token = tokens::Model::from_query_result(&row, "A_")?;
-    let user = users::Model::from_query_result_optional(&row, "B_")?;
-    Ok(Some((token, user)))
+    row.map(|row| decode_row(&QueryResult::from(row)))
+        .transpose()
+}
+
+fn decode_row(row: &QueryResult) -> Result<(tokens::Model, Option<users::Model>)> {
+    let token = tokens::Model::from_query_result(row, "A_")?;
+    let user = users::Model::from_query_result_optional(row, "B_")?;
+    Ok((token, user))
 }
 
 /// The row of a `jti`, with its user, outside any transaction.
@@ -169,6 +176,9 @@ struct State {
     /// job's first look-up of that `jti` gets while no other statement has
     /// run since.
     read: Option<(Uuid, Found)>,
+    /// The device of the token [`open`] read: a registration from it,
+    /// seen within LAST_SEEN_STEP, needs only its id.
+    device: Option<devices::Model>,
 }
 
 impl PgTxn {
@@ -179,6 +189,7 @@ impl PgTxn {
             broken: false,
             held: Vec::new(),
             read: None,
+            device: None,
         })))
     }
 }

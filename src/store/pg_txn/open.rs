@@ -13,18 +13,27 @@
 
 use std::sync::Arc;
 
-use sea_orm::sqlx::{self, AssertSqlSafe, Row};
+use entity::devices;
+use sea_orm::{
+    FromQueryResult, QueryResult,
+    sqlx::{self, AssertSqlSafe, Row},
+};
 use uuid::Uuid;
 
-use super::{Found, PgTxn, State, decode, lock_function};
+use super::{Found, PgTxn, State, decode_row, lock_function};
 use crate::{
     db::pg_conns::{PgConns, sqlx_error, still_usable},
     error::{Error, Result},
     store::lock_key,
 };
 
-/// The token's row, read as [`find_by_jti`](super::find_by_jti) reads it.
-const LOOK_UP: &str = pg_token_query!("WHERE t.jti = ");
+/// The token's row, read as [`find_by_jti`](super::find_by_jti) reads it,
+/// and its device (`C_`).
+const LOOK_UP: &str = pg_token_query!(
+    r#", d.id AS "C_id", d.user_id AS "C_user_id", d.user_agent AS "C_user_agent", d.client_address AS "C_client_address", d.first_seen AS "C_first_seen", d.last_seen AS "C_last_seen""#,
+    "LEFT JOIN devices d ON d.id = t.device_id ",
+    "WHERE t.jti = "
+);
 
 /// [`lock_key`] of the uuid in `column`, computed by PostgreSQL: the first
 /// eight bytes of the SHA-256 of its text, little-endian.
@@ -97,7 +106,14 @@ pub(in crate::store) async fn open(
                 }
             };
             // The lock statement's row has no `A_id`.
-            let found = decode(rows.into_iter().find(|row| row.try_column("A_id").is_ok()))?;
+            let row = (rows.into_iter())
+                .find(|row| row.try_column("A_id").is_ok())
+                .map(QueryResult::from);
+            let found = row.as_ref().map(decode_row).transpose()?;
+            let device = match &row {
+                Some(row) => devices::Model::from_query_result_optional(row, "C_")?,
+                None => None,
+            };
             let Some((token, _)) = &found else {
                 sqlx::raw_sql("ROLLBACK")
                     .execute(lent.conn())
@@ -117,6 +133,7 @@ pub(in crate::store) async fn open(
                 broken: false,
                 held,
                 read: Some((jti, found.clone())),
+                device,
             };
             Ok((found, Some(PgTxn(Arc::new(tokio::sync::Mutex::new(state))))))
         })

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::{ann, postgres, register, row};
 use entity::tokens;
 
-use crate::store::{TokenStore, TreeLock, lock_key, pg_txn::open::key_of};
+use super::super::LAST_SEEN_STEP;
+use crate::store::{Device, Registration, TokenStore, TreeLock, lock_key, pg_txn::open::key_of};
 
 /// PostgreSQL's key of a uuid is the one every other path takes.
 #[tokio::test]
@@ -177,4 +178,72 @@ async fn nothing_opened_is_left_behind() {
     .expect("the dropped transaction kept its locks")
     .unwrap();
     assert_eq!(expired, 1);
+}
+
+/// A registration from the device of the token the transaction opened,
+/// seen within LAST_SEEN_STEP, is the rows' insert alone, pointing to that
+/// device; later than that, the device's row is written as always.
+#[tokio::test]
+async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
+    let Some((database, db)) = postgres(Duration::from_secs(30)).await else {
+        return;
+    };
+    let mut watcher = PgConnection::connect(database.postgres_url().unwrap())
+        .await
+        .unwrap();
+    let store = TokenStore::new(db.clone());
+    let now = Utc::now().trunc_subsecs(6);
+    let user = ann(&db, now).await;
+    let from_phone = |row: tokens::Model, seen_at| Registration {
+        rows: vec![row],
+        device: Some(Device {
+            user_id: user.id,
+            user_agent: "phone".into(),
+            client_address: "10.0.0.1".into(),
+            seen_at,
+        }),
+    };
+    let root = row(Some(user.id), now);
+    let (root_id, jti) = (root.id, root.jti);
+    register(&store, from_phone(root, now)).await.unwrap();
+    let (root, _) = store.find_by_jti(jti).await.unwrap().unwrap();
+    let phone = root.device_id.unwrap();
+    let child = |at| tokens::Model {
+        token_type: "access".into(),
+        parent_id: Some(root_id),
+        root_id,
+        ..row(Some(user.id), at)
+    };
+
+    let later = now + LAST_SEEN_STEP + chrono::Duration::seconds(1);
+    for (at, sent, last_seen) in [
+        (
+            now + chrono::Duration::seconds(5),
+            "INSERT INTO tokens",
+            now,
+        ),
+        (later, "WITH found AS", later),
+    ] {
+        let registered = child(at);
+        let child_jti = registered.jti;
+        let opened = store.open(jti, Some(TreeLock::Shared)).await.unwrap();
+        let registration = from_phone(registered, at);
+        let queries;
+        (watcher, queries) = opened
+            .write(&store, move |txn| async move {
+                assert!(txn.register(registration).await?);
+                let queries = last_query(&mut watcher, "idle in transaction").await;
+                Ok((watcher, queries))
+            })
+            .await
+            .unwrap();
+        assert!(
+            queries.len() == 1 && queries[0].starts_with(sent),
+            "{queries:?}"
+        );
+        let (back, _) = store.find_by_jti(child_jti).await.unwrap().unwrap();
+        assert_eq!(back.device_id, Some(phone), "one row per device");
+        let device = super::device_row(&db, phone).await;
+        assert_eq!(device.last_seen, last_seen);
+    }
 }
