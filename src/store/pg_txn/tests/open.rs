@@ -3,15 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use sea_orm::sqlx::{self, Connection, postgres::PgConnection};
 use uuid::Uuid;
 
-use super::{ann, postgres, register, row};
+use super::{Ann, postgres, register, row, with_ann};
 use entity::tokens;
 
 use super::super::LAST_SEEN_STEP;
-use crate::store::{Device, Registration, TokenStore, TreeLock, lock_key, pg_txn::open::key_of};
+use crate::store::{Device, Registration, TreeLock, lock_key, pg_txn::open::key_of};
 
 /// PostgreSQL's key of a uuid is the one every other path takes.
 #[tokio::test]
@@ -75,15 +75,17 @@ async fn until_a_lock_is_waited_for(
 /// send nothing to the server.
 #[tokio::test]
 async fn an_opened_token_is_read_under_its_locks_and_the_job_finds_them_taken() {
-    let Some((database, db)) = postgres(Duration::from_secs(30)).await else {
+    let Some(Ann {
+        database: _database,
+        db: _,
+        mut watcher,
+        store,
+        now,
+        user,
+    }) = with_ann().await
+    else {
         return;
     };
-    let mut watcher = PgConnection::connect(database.postgres_url().unwrap())
-        .await
-        .unwrap();
-    let store = TokenStore::new(db.clone());
-    let now = Utc::now().trunc_subsecs(6);
-    let user = ann(&db, now).await;
     let root = row(Some(user.id), now);
     let (root_id, jti) = (root.id, root.jti);
     register(&store, super::only(root.clone())).await.unwrap();
@@ -134,15 +136,17 @@ async fn an_opened_token_is_read_under_its_locks_and_the_job_finds_them_taken() 
 /// an opened token dropped without a write frees its locks.
 #[tokio::test]
 async fn nothing_opened_is_left_behind() {
-    let Some((database, db)) = postgres(Duration::from_secs(30)).await else {
+    let Some(Ann {
+        database: _database,
+        db: _,
+        mut watcher,
+        store,
+        now,
+        user,
+    }) = with_ann().await
+    else {
         return;
     };
-    let mut watcher = PgConnection::connect(database.postgres_url().unwrap())
-        .await
-        .unwrap();
-    let store = TokenStore::new(db.clone());
-    let now = Utc::now().trunc_subsecs(6);
-    let user = ann(&db, now).await;
     let root = row(Some(user.id), now);
     let (root_id, jti) = (root.id, root.jti);
     register(&store, super::only(root)).await.unwrap();
@@ -185,15 +189,17 @@ async fn nothing_opened_is_left_behind() {
 /// device; later than that, the device's row is written as always.
 #[tokio::test]
 async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
-    let Some((database, db)) = postgres(Duration::from_secs(30)).await else {
+    let Some(Ann {
+        database: _database,
+        db,
+        mut watcher,
+        store,
+        now,
+        user,
+    }) = with_ann().await
+    else {
         return;
     };
-    let mut watcher = PgConnection::connect(database.postgres_url().unwrap())
-        .await
-        .unwrap();
-    let store = TokenStore::new(db.clone());
-    let now = Utc::now().trunc_subsecs(6);
-    let user = ann(&db, now).await;
     let from_phone = |row: tokens::Model, seen_at| Registration {
         rows: vec![row],
         device: Some(Device {
