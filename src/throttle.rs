@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::{
     clock::SharedClock,
     error::{Error, Result},
-    store::{Attempts, FailureKey, LoginFailureStore, Window},
+    store::{Attempts, LoginFailureStore, Window},
     telemetry::{self, AUDIT},
 };
 
@@ -187,14 +187,10 @@ impl Throttle {
         let queue = self.waiting.queue(&username);
         loop {
             // A look without writing anything: refused, or busy, already?
-            let (by_username, by_address) = (
-                self.store
-                    .count(FailureKey::Username, &username, self.window_now())
-                    .await?,
-                self.store
-                    .count(FailureKey::Address, &address, self.window_now())
-                    .await?,
-            );
+            let (by_username, by_address) = self
+                .store
+                .count(&username, &address, self.window_now())
+                .await?;
             let verdict = self.verdict(&by_username, &by_address);
             verdict.refuse(&username, &address)?;
             if verdict == Verdict::Free {

@@ -32,22 +32,6 @@ pub struct Window {
     pub stale_before: DateTime<Utc>,
 }
 
-/// What failures are counted under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKey {
-    Username,
-    Address,
-}
-
-impl FailureKey {
-    fn column(self) -> login_failures::Column {
-        match self {
-            FailureKey::Username => login_failures::Column::Username,
-            FailureKey::Address => login_failures::Column::ClientAddress,
-        }
-    }
-}
-
 #[derive(Clone, Debug)]
 pub struct LoginFailureStore {
     db: Db,
@@ -58,9 +42,14 @@ impl LoginFailureStore {
         LoginFailureStore { db }
     }
 
-    /// The attempts `value` has made in `window`.
-    pub async fn count(&self, key: FailureKey, value: &str, window: Window) -> Result<Attempts> {
-        count(&self.db.read, key, value, window).await
+    /// The attempts `username` and `address` have made in `window`.
+    pub async fn count(
+        &self,
+        username: &str,
+        address: &str,
+        window: Window,
+    ) -> Result<(Attempts, Attempts)> {
+        count(&self.db.read, username, address, window).await
     }
 
     /// Decides, under the locks of `username` and `address` and with their
@@ -84,8 +73,7 @@ impl LoginFailureStore {
             format!("login-address:{address}"),
         );
         advisory_locks(&txn, &[&by_name, &by_address]).await?;
-        let by_username = count(&txn, FailureKey::Username, username, window).await?;
-        let by_address = count(&txn, FailureKey::Address, address, window).await?;
+        let (by_username, by_address) = count(&txn, username, address, window).await?;
         if !admits(&by_username, &by_address) {
             return Ok((by_username, by_address, None));
         }
@@ -151,43 +139,83 @@ impl LoginFailureStore {
     }
 }
 
-/// The attempts `value` has made in `window`: those that failed (and those
-/// pending since before the window's `stale_before`), with the oldest of
-/// them, and those whose check is under way.
+/// The attempts `username` and `address` have each made in `window`: those
+/// that failed (and those pending since before the window's
+/// `stale_before`), with the oldest of them, and those whose check is under
+/// way. An empty one has made none.
 async fn count(
     db: &impl ConnectionTrait,
-    key: FailureKey,
-    value: &str,
+    username: &str,
+    address: &str,
     window: Window,
-) -> Result<Attempts> {
-    if value.is_empty() {
-        return Ok(Attempts::default());
+) -> Result<(Attempts, Attempts)> {
+    let keys = [
+        (login_failures::Column::Username, username),
+        (login_failures::Column::ClientAddress, address),
+    ];
+    let mut either = Condition::any();
+    for (column, value) in keys.iter().filter(|(_, value)| !value.is_empty()) {
+        either = either.add(column.eq(*value));
+    }
+    if either.is_empty() {
+        return Ok(Default::default());
     }
     // One statement, so one snapshot: an attempt that settles meanwhile is
-    // counted once, as pending or as failed.
+    // counted once, as pending or as failed, for both.
     let checking = Expr::col(login_failures::Column::Pending)
         .eq(true)
         .and(Expr::col(login_failures::Column::FailedAt).gt(window.stale_before));
-    let (total, pending, oldest_failed): (i64, Option<i64>, Option<DateTime<Utc>>) =
-        login_failures::Entity::find()
-            .filter(key.column().eq(value))
-            .filter(login_failures::Column::FailedAt.gt(window.since))
-            .select_only()
-            .column_as(login_failures::Column::Id.count(), "total")
-            .column_as(Expr::case(checking.clone(), 1).finally(0).sum(), "pending")
+    let mut select = login_failures::Entity::find()
+        .filter(either)
+        .filter(login_failures::Column::FailedAt.gt(window.since))
+        .select_only();
+    for (i, (column, value)) in keys.iter().enumerate() {
+        // An empty value matches no row, as `either` left it out.
+        let this = Expr::col(*column)
+            .eq(*value)
+            .and(Expr::val(!value.is_empty()));
+        select = select
             .column_as(
-                Expr::case(checking.not(), Expr::col(login_failures::Column::FailedAt)).min(),
-                "oldest_failed",
+                Expr::case(this.clone(), 1).finally(0).sum(),
+                format!("total{i}"),
             )
-            .into_tuple()
-            .one(db)
-            .await?
-            .unwrap_or((0, None, None));
-    let pending = Ord::max(pending.unwrap_or(0), 0);
-    let failed = Ord::max(total - pending, 0);
-    Ok(Attempts {
-        failed: failed as u64,
-        oldest_failed,
-        pending: pending as u64,
-    })
+            .column_as(
+                Expr::case(this.clone().and(checking.clone()), 1)
+                    .finally(0)
+                    .sum(),
+                format!("pending{i}"),
+            )
+            .column_as(
+                Expr::case(
+                    this.and(checking.clone().not()),
+                    Expr::col(login_failures::Column::FailedAt),
+                )
+                .min(),
+                format!("oldest{i}"),
+            );
+    }
+    type Counted = (Option<i64>, Option<i64>, Option<DateTime<Utc>>);
+    type Both = (
+        Option<i64>,
+        Option<i64>,
+        Option<DateTime<Utc>>,
+        Option<i64>,
+        Option<i64>,
+        Option<DateTime<Utc>>,
+    );
+    let (u_total, u_pending, u_oldest, a_total, a_pending, a_oldest): Both =
+        select.into_tuple().one(db).await?.unwrap_or_default();
+    let attempts = |(total, pending, oldest_failed): Counted| {
+        let pending = Ord::max(pending.unwrap_or(0), 0);
+        let failed = Ord::max(total.unwrap_or(0) - pending, 0);
+        Attempts {
+            failed: failed as u64,
+            oldest_failed,
+            pending: pending as u64,
+        }
+    };
+    Ok((
+        attempts((u_total, u_pending, u_oldest)),
+        attempts((a_total, a_pending, a_oldest)),
+    ))
 }

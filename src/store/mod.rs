@@ -32,7 +32,7 @@ pub mod users;
 
 pub use api_tokens::ApiTokenStore;
 pub use cursor::{CURSOR_PATTERN, Cursor};
-pub use login_failures::{Attempts, FailureKey, LoginFailureStore, Window};
+pub use login_failures::{Attempts, LoginFailureStore, Window};
 pub use oauth_clients::ClientStore;
 pub use token_txn::{Opened, TokenTxn, TreeLock};
 pub use tokens::{Device, Page, PageQuery, Registration, TokenState, TokenStore};
