@@ -25,7 +25,7 @@ use sea_orm::{
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::TokenTxn;
+use super::{TokenTxn, lock_key};
 use crate::{
     db::pg_conns::{Lent, PgConns, sqlx_error, still_usable},
     error::{Error, Result},
@@ -62,8 +62,7 @@ type Found = Option<(tokens::Model, Option<users::Model>)>;
 
 mod open;
 mod register;
-pub(super) use open::open;
-pub(super) use open::prepared;
+pub(super) use open::{open, prepared};
 
 /// How far a device's `last_seen` may lag on PostgreSQL.
 pub const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
@@ -224,12 +223,12 @@ impl State {
 }
 
 impl PgTxn {
-    /// Takes the transaction-scoped advisory locks of `keys`, in their
+    /// Takes the transaction-scoped advisory locks of `ids`, in their
     /// order (shared ones when `shared`), beginning the transaction in the
-    /// same round trip.
-    pub(super) async fn lock(&self, keys: &[i64], shared: bool) -> Result<()> {
+    /// same round trip; those it holds already are not taken again.
+    pub(super) async fn lock(&self, ids: &[Uuid], shared: bool) -> Result<()> {
         let mut state = self.0.lock().await;
-        let keys: Vec<i64> = (keys.iter().copied())
+        let keys: Vec<i64> = (ids.iter().map(|&id| key(id)))
             .filter(|&key| !state.holds(key, shared))
             .collect();
         if keys.is_empty() {
@@ -311,6 +310,12 @@ impl PgTxn {
             .await;
         Ok(state.check(done)?.rows_affected())
     }
+}
+
+/// The advisory lock key of a tree or a user, by its id: what every path
+/// locks it under (`open` computes the same in SQL).
+fn key(id: Uuid) -> i64 {
+    lock_key(&id.to_string())
 }
 
 /// The function that takes a transaction's advisory lock.

@@ -12,7 +12,6 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{
-    lock_key,
     pg_txn::{self, PgTxn},
     sqlite_txn::{self, Conn},
     tokens::{Device, Registration, TokenStore, expire_where, find_by_jti, lock},
@@ -72,7 +71,7 @@ impl TokenStore {
     /// trip. Only for a caller that does not wait between this and the
     /// write: the locks are held meanwhile.
     pub async fn open(&self, jti: Uuid, lock: Option<TreeLock>) -> Result<Opened> {
-        if let (Some(conns), Some(lock), None) = (&self.pg, lock, &self.writer) {
+        if let (Some(conns), Some(lock)) = (&self.pg, lock) {
             let (found, txn) = pg_txn::open(conns, jti, lock == TreeLock::Shared).await?;
             return Ok(Opened { found, txn });
         }
@@ -148,10 +147,7 @@ impl TokenTxn {
         match &self.0 {
             // Exclusive even when asked for shared: stricter, still right.
             Inner::SeaOrm(txn) => lock(txn, ids).await.map(drop),
-            Inner::Postgres(txn) => {
-                let keys: Vec<i64> = ids.iter().map(|id| lock_key(&id.to_string())).collect();
-                txn.lock(&keys, shared).await
-            }
+            Inner::Postgres(txn) => txn.lock(ids, shared).await,
             // One writer: nothing runs beside this transaction.
             Inner::Sqlite(_) => Ok(()),
         }

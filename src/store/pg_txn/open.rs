@@ -20,11 +20,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Found, PgTxn, State, decode_row, lock_function};
+use super::{Found, PgTxn, State, decode_row, key, lock_function};
 use crate::{
     db::pg_conns::{PgConns, sqlx_error, still_usable},
     error::{Error, Result},
-    store::lock_key,
 };
 
 /// The token's row, read as [`find_by_jti`](super::find_by_jti) reads it,
@@ -35,7 +34,7 @@ const LOOK_UP: &str = pg_token_query!(
     "WHERE t.jti = "
 );
 
-/// [`lock_key`] of the uuid in `column`, computed by PostgreSQL: the first
+/// [`key`](super::key) of the uuid in `column`, computed by PostgreSQL: the first
 /// eight bytes of the SHA-256 of its text, little-endian.
 pub(super) fn key_of(column: &str) -> String {
     let bytes: Vec<String> = (0..8)
@@ -50,30 +49,36 @@ pub(super) fn key_of(column: &str) -> String {
 /// The statements [`open`] runs, prepared on each held connection: the
 /// locks of a token's tree and then user, shared or not, and its look-up.
 pub(in crate::store) fn prepared() -> String {
-    let locks = |name: &str, shared: bool| {
+    let locks = |shared: bool| {
         let lock = lock_function(shared);
         format!(
             "PREPARE {name}(uuid) AS SELECT {lock}({tree}), {lock}({user}) \
              FROM tokens t WHERE t.jti = $1; ",
+            name = locks_statement(shared),
             tree = key_of("t.root_id"),
             user = key_of("t.user_id"),
         )
     };
     format!(
         "{}{}PREPARE tokend_token(uuid) AS {LOOK_UP}$1",
-        locks("tokend_lock_shared", true),
-        locks("tokend_lock", false),
+        locks(true),
+        locks(false),
     )
+}
+
+/// The prepared statement that takes a token's locks.
+fn locks_statement(shared: bool) -> &'static str {
+    if shared {
+        "tokend_lock_shared"
+    } else {
+        "tokend_lock"
+    }
 }
 
 /// The simple query that begins the transaction of `jti`.
 fn opening(jti: Uuid, shared: bool) -> String {
-    let lock = if shared {
-        "tokend_lock_shared"
-    } else {
-        "tokend_lock"
-    };
-    format!("BEGIN; EXECUTE {lock}('{jti}'); EXECUTE tokend_token('{jti}')")
+    let locks = locks_statement(shared);
+    format!("BEGIN; EXECUTE {locks}('{jti}'); EXECUTE tokend_token('{jti}')")
 }
 
 /// Begins a write transaction holding the locks of `jti`'s tree and user
@@ -125,7 +130,7 @@ pub(in crate::store) async fn open(
             let held = [Some(token.root_id), token.user_id]
                 .into_iter()
                 .flatten()
-                .map(|id| (lock_key(&id.to_string()), shared))
+                .map(|id| (key(id), shared))
                 .collect();
             let state = State {
                 lent,

@@ -4,7 +4,7 @@ use entity::tokens;
 use sea_orm::sqlx;
 use uuid::Uuid;
 
-use super::{LAST_SEEN_STEP, PgTxn, State};
+use super::{LAST_SEEN_STEP, PgTxn};
 use crate::{error::Result, store::Registration};
 
 /// The rows of a registration, one array parameter per column.
@@ -53,65 +53,61 @@ impl PgTxn {
     /// device and the rows in one statement; `Ok(false)` when a row points
     /// to a user or parent that is gone.
     pub(in crate::store) async fn register(&self, registration: Registration) -> Result<bool> {
-        write(&mut *self.0.lock().await, registration).await
-    }
-}
-
-/// Writes `registration` in the transaction of `state`.
-async fn write(state: &mut State, registration: Registration) -> Result<bool> {
-    let Registration {
-        mut rows,
-        mut device,
-    } = registration;
-    // From the device of the token the transaction opened, seen lately: the
-    // statement that would not write its row anyway needs only its id.
-    if let (Some(new), Some(known)) = (&device, &state.device)
-        && known.user_id == Some(new.user_id)
-        && known.user_agent == new.user_agent
-        && known.client_address == new.client_address
-        && known.last_seen >= new.seen_at - LAST_SEEN_STEP
-    {
-        for row in &mut rows {
-            row.device_id = Some(known.id);
+        let Registration {
+            mut rows,
+            mut device,
+        } = registration;
+        // From the device of the token the transaction opened, seen lately: the
+        // statement that would not write its row anyway needs only its id.
+        let mut state = self.0.lock().await;
+        if let (Some(new), Some(known)) = (&device, &state.device)
+            && known.user_id == Some(new.user_id)
+            && known.user_agent == new.user_agent
+            && known.client_address == new.client_address
+            && known.last_seen >= new.seen_at - LAST_SEEN_STEP
+        {
+            for row in &mut rows {
+                row.device_id = Some(known.id);
+            }
+            device = None;
         }
-        device = None;
-    }
-    if rows.is_empty() && device.is_none() {
-        return Ok(true);
-    }
-    fn column<T>(rows: &[tokens::Model], f: impl Fn(&tokens::Model) -> T) -> Vec<T> {
-        rows.iter().map(f).collect()
-    }
-    let sql = if device.is_some() {
-        WITH_DEVICE
-    } else {
-        WITHOUT_DEVICE
-    };
-    let mut query = sqlx::query(sql)
-        .bind(column(&rows, |r| r.id))
-        .bind(column(&rows, |r| r.jti))
-        .bind(column(&rows, |r| r.token_type.clone()))
-        .bind(column(&rows, |r| r.parent_id))
-        .bind(column(&rows, |r| r.root_id))
-        .bind(column(&rows, |r| r.user_id))
-        .bind(column(&rows, |r| r.issued_at))
-        .bind(column(&rows, |r| r.expires_at))
-        .bind(column(&rows, |r| r.expired_at))
-        .bind(column(&rows, |r| r.rotated_at))
-        .bind(column(&rows, |r| r.device_id));
-    if let Some(device) = device {
-        query = query
-            .bind(Uuid::now_v7())
-            .bind(device.user_id)
-            .bind(device.user_agent)
-            .bind(device.client_address)
-            .bind(device.seen_at)
-            .bind(device.seen_at - LAST_SEEN_STEP);
-    }
-    let done = query.execute(state.conn().await?).await;
-    match done {
-        Ok(_) => Ok(true),
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(false),
-        Err(e) => state.check(Err(e)),
+        if rows.is_empty() && device.is_none() {
+            return Ok(true);
+        }
+        fn column<T>(rows: &[tokens::Model], f: impl Fn(&tokens::Model) -> T) -> Vec<T> {
+            rows.iter().map(f).collect()
+        }
+        let sql = if device.is_some() {
+            WITH_DEVICE
+        } else {
+            WITHOUT_DEVICE
+        };
+        let mut query = sqlx::query(sql)
+            .bind(column(&rows, |r| r.id))
+            .bind(column(&rows, |r| r.jti))
+            .bind(column(&rows, |r| r.token_type.clone()))
+            .bind(column(&rows, |r| r.parent_id))
+            .bind(column(&rows, |r| r.root_id))
+            .bind(column(&rows, |r| r.user_id))
+            .bind(column(&rows, |r| r.issued_at))
+            .bind(column(&rows, |r| r.expires_at))
+            .bind(column(&rows, |r| r.expired_at))
+            .bind(column(&rows, |r| r.rotated_at))
+            .bind(column(&rows, |r| r.device_id));
+        if let Some(device) = device {
+            query = query
+                .bind(Uuid::now_v7())
+                .bind(device.user_id)
+                .bind(device.user_agent)
+                .bind(device.client_address)
+                .bind(device.seen_at)
+                .bind(device.seen_at - LAST_SEEN_STEP);
+        }
+        let done = query.execute(state.conn().await?).await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Ok(false),
+            Err(e) => state.check(Err(e)),
+        }
     }
 }

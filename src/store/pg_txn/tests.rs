@@ -48,7 +48,8 @@ async fn ann(db: &Db, now: DateTime<Utc>) -> users::Model {
 /// What the tests that watch the server start from: a database of its own
 /// with Ann in it, a store on it, and a connection of the test's own.
 struct Ann {
-    database: common::TestDatabase,
+    /// Dropped (the database with it) when the test's `Ann` is.
+    _database: common::TestDatabase,
     db: Db,
     watcher: PgConnection,
     store: TokenStore,
@@ -65,7 +66,7 @@ async fn with_ann() -> Option<Ann> {
     let now = Utc::now().trunc_subsecs(6);
     let user = ann(&db, now).await;
     Some(Ann {
-        database,
+        _database: database,
         db,
         watcher,
         store,

@@ -15,17 +15,16 @@ use crate::store::{Device, Registration};
 /// nothing while another holds both, and an expiry of the tree waits.
 #[tokio::test]
 async fn shared_tree_locks_let_refreshes_pass_and_hold_expiries() {
-    let Some(Ann {
-        database: _database,
-        db: _,
+    let Some(ann) = with_ann().await else {
+        return;
+    };
+    let Ann {
         mut watcher,
         store,
         now,
         user,
-    }) = with_ann().await
-    else {
-        return;
-    };
+        ..
+    } = ann;
     let from_device = |row: tokens::Model| Registration {
         rows: vec![row],
         device: Some(Device {

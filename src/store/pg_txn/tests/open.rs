@@ -75,17 +75,16 @@ async fn until_a_lock_is_waited_for(
 /// send nothing to the server.
 #[tokio::test]
 async fn an_opened_token_is_read_under_its_locks_and_the_job_finds_them_taken() {
-    let Some(Ann {
-        database: _database,
-        db: _,
+    let Some(ann) = with_ann().await else {
+        return;
+    };
+    let Ann {
         mut watcher,
         store,
         now,
         user,
-    }) = with_ann().await
-    else {
-        return;
-    };
+        ..
+    } = ann;
     let root = row(Some(user.id), now);
     let (root_id, jti) = (root.id, root.jti);
     register(&store, super::only(root.clone())).await.unwrap();
@@ -136,17 +135,16 @@ async fn an_opened_token_is_read_under_its_locks_and_the_job_finds_them_taken() 
 /// an opened token dropped without a write frees its locks.
 #[tokio::test]
 async fn nothing_opened_is_left_behind() {
-    let Some(Ann {
-        database: _database,
-        db: _,
+    let Some(ann) = with_ann().await else {
+        return;
+    };
+    let Ann {
         mut watcher,
         store,
         now,
         user,
-    }) = with_ann().await
-    else {
-        return;
-    };
+        ..
+    } = ann;
     let root = row(Some(user.id), now);
     let (root_id, jti) = (root.id, root.jti);
     register(&store, super::only(root)).await.unwrap();
@@ -189,17 +187,17 @@ async fn nothing_opened_is_left_behind() {
 /// device; later than that, the device's row is written as always.
 #[tokio::test]
 async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
-    let Some(Ann {
-        database: _database,
+    let Some(ann) = with_ann().await else {
+        return;
+    };
+    let Ann {
         db,
         mut watcher,
         store,
         now,
         user,
-    }) = with_ann().await
-    else {
-        return;
-    };
+        ..
+    } = ann;
     let from_phone = |row: tokens::Model, seen_at| Registration {
         rows: vec![row],
         device: Some(Device {
