@@ -183,8 +183,9 @@ async fn nothing_opened_is_left_behind() {
 }
 
 /// A registration from the device of the token the transaction opened,
-/// seen within LAST_SEEN_STEP, is the rows' insert alone, pointing to that
-/// device; later than that, the device's row is written as always.
+/// seen within LAST_SEEN_STEP, is the rows' insert alone (one row: its
+/// values as parameters), pointing to that device; later than that, the
+/// device's row is written as always.
 #[tokio::test]
 async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
     let Some(ann) = with_ann().await else {
@@ -223,7 +224,7 @@ async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
     for (at, sent, last_seen) in [
         (
             now + chrono::Duration::seconds(5),
-            "INSERT INTO tokens",
+            super::super::register::ONE_ROW,
             now,
         ),
         (later, "WITH found AS", later),
