@@ -138,8 +138,11 @@ impl AppState {
             .metrics
             .then(|| Metrics::install(env!("CARGO_PKG_VERSION")))
             .transpose()?;
+        let tokens = TokenStore::new(db.clone());
+        // A login's statements share the registry's SQLite threads.
+        let sqlite = tokens.sqlite_threads();
         let registry = Registry::new(
-            TokenStore::new(db.clone()),
+            tokens,
             keys.clone(),
             token_settings(config),
             pipeline,
@@ -147,7 +150,7 @@ impl AppState {
         );
         let api_tokens = ApiTokens::new(ApiTokenStore::new(db.clone()), clock.clone());
         let throttle = Throttle::new(
-            LoginFailureStore::new(db.clone()),
+            LoginFailureStore::new(db.clone(), sqlite.clone()),
             throttle::Limits {
                 per_username: config.login_max_failures,
                 per_address: config.login_max_failures_per_address,
@@ -156,7 +159,7 @@ impl AppState {
             clock.clone(),
         );
         let users = Users::new(
-            UserStore::new(db.clone()),
+            UserStore::sharing(db.clone(), sqlite),
             throttle,
             Passwords::start(passwords::default_threads())?,
             registry.clone(),

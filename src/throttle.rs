@@ -42,6 +42,13 @@ pub struct Limits {
     pub window: Duration,
 }
 
+impl Limits {
+    /// The window's length.
+    fn span(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
 /// A password check the throttle let through; say how it ended.
 #[derive(Debug)]
 #[must_use = "say how the check ended: succeeded, failed or abandoned"]
@@ -168,7 +175,7 @@ impl Throttle {
     }
 
     fn window(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::MAX)
+        self.limits.span()
     }
 
     fn window_start(&self, now: DateTime<Utc>) -> DateTime<Utc> {
@@ -196,6 +203,7 @@ impl Throttle {
             if verdict == Verdict::Free {
                 // Counted again and recorded under the locks of both: of the
                 // attempts in flight at once, at most the limit get through.
+                let judge = self.judge();
                 let (by_username, by_address, admitted) = self
                     .store
                     .admit(
@@ -203,7 +211,7 @@ impl Throttle {
                         &address,
                         self.window_now(),
                         self.clock.now(),
-                        |u, a| self.verdict(u, a) == Verdict::Free,
+                        move |u, a| judge.verdict(u, a) == Verdict::Free,
                     )
                     .await?;
                 if let Some(id) = admitted {
@@ -239,27 +247,15 @@ impl Throttle {
     /// attempts: refused when failures fill a limit, busy when failures and
     /// checks under way do.
     fn verdict(&self, by_username: &Attempts, by_address: &Attempts) -> Verdict {
-        let now = self.clock.now();
-        let mut busy = false;
-        for (attempts, limit, scope) in [
-            (by_username, self.limits.per_username, "username"),
-            (by_address, self.limits.per_address, "address"),
-        ] {
-            if limit == 0 {
-                continue;
-            }
-            if attempts.failed >= limit {
-                let lifts = attempts.oldest_failed.unwrap_or(now) + self.window();
-                return Verdict::Refused {
-                    retry_after: seconds_until(now, lifts),
-                    scope,
-                };
-            }
-            busy |= attempts.failed + attempts.pending >= limit;
-        }
-        if busy { Verdict::Busy } else { Verdict::Free }
+        self.judge().verdict(by_username, by_address)
     }
 
+    fn judge(&self) -> Judge {
+        Judge {
+            limits: self.limits,
+            now: self.clock.now(),
+        }
+    }
     /// Which limit checks under way fill, for a login that waited too
     /// long: the username's when it is full, else the address's.
     fn busy_scope(&self, by_username: &Attempts) -> &'static str {
@@ -299,6 +295,38 @@ impl Throttle {
     /// Removes attempts older than the window.
     pub async fn purge(&self) -> Result<u64> {
         self.store.purge(self.window_start(self.clock.now())).await
+    }
+}
+
+/// The limits as of `now`: what [`Throttle::verdict`] decides with, handed
+/// to the store's admission, which may decide on another thread.
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    limits: Limits,
+    now: DateTime<Utc>,
+}
+
+impl Judge {
+    fn verdict(&self, by_username: &Attempts, by_address: &Attempts) -> Verdict {
+        let window = self.limits.span();
+        let mut busy = false;
+        for (attempts, limit, scope) in [
+            (by_username, self.limits.per_username, "username"),
+            (by_address, self.limits.per_address, "address"),
+        ] {
+            if limit == 0 {
+                continue;
+            }
+            if attempts.failed >= limit {
+                let lifts = attempts.oldest_failed.unwrap_or(self.now) + window;
+                return Verdict::Refused {
+                    retry_after: seconds_until(self.now, lifts),
+                    scope,
+                };
+            }
+            busy |= attempts.failed + attempts.pending >= limit;
+        }
+        if busy { Verdict::Busy } else { Verdict::Free }
     }
 }
 

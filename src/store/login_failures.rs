@@ -11,8 +11,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::advisory_locks;
+use super::{SqliteThreads, advisory_locks};
 use crate::{db::Db, error::Result};
+
+mod sqlite;
 
 /// A username's or an address's attempts in a window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,11 +37,14 @@ pub struct Window {
 #[derive(Clone, Debug)]
 pub struct LoginFailureStore {
     db: Db,
+    /// SQLite in a file: the counts on the calling thread, the writes in
+    /// the registry writer's batches ([`sqlite`]).
+    sqlite: SqliteThreads,
 }
 
 impl LoginFailureStore {
-    pub fn new(db: Db) -> Self {
-        LoginFailureStore { db }
+    pub fn new(db: Db, sqlite: SqliteThreads) -> Self {
+        LoginFailureStore { db, sqlite }
     }
 
     /// The attempts `username` and `address` have made in `window`.
@@ -49,6 +54,9 @@ impl LoginFailureStore {
         address: &str,
         window: Window,
     ) -> Result<(Attempts, Attempts)> {
+        if let Some(reader) = &self.sqlite.reader {
+            return reader.with_connection(|conn| sqlite::count(conn, username, address, window));
+        }
         count(&self.db.read, username, address, window).await
     }
 
@@ -63,8 +71,14 @@ impl LoginFailureStore {
         address: &str,
         window: Window,
         at: DateTime<Utc>,
-        admits: impl FnOnce(&Attempts, &Attempts) -> bool,
+        admits: impl FnOnce(&Attempts, &Attempts) -> bool + Send + 'static,
     ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
+        if let Some(writer) = &self.sqlite.writer {
+            let (username, address) = (username.to_owned(), address.to_owned());
+            return writer
+                .run(move |conn| sqlite::admit(conn, &username, &address, window, at, admits))
+                .await;
+        }
         let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
         // Username first, then address: every admission takes them in this order.
@@ -94,6 +108,11 @@ impl LoginFailureStore {
 
     /// The attempt's check failed, at `at`: it counts as a failure.
     pub async fn settle_failed(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        if let Some(writer) = &self.sqlite.writer {
+            return writer
+                .run(move |conn| sqlite::settle_failed(conn, id, at))
+                .await;
+        }
         login_failures::Entity::update_many()
             .col_expr(login_failures::Column::Pending, Expr::value(false))
             .col_expr(login_failures::Column::FailedAt, Expr::value(at))
@@ -105,6 +124,9 @@ impl LoginFailureStore {
 
     /// Forgets one attempt.
     pub async fn delete(&self, id: Uuid) -> Result<()> {
+        if let Some(writer) = &self.sqlite.writer {
+            return writer.run(move |conn| sqlite::delete(conn, id)).await;
+        }
         login_failures::Entity::delete_by_id(id)
             .exec(&self.db.write)
             .await?;
@@ -115,6 +137,12 @@ impl LoginFailureStore {
     /// id (ids grow with time), and that one: attempts still being checked
     /// stay, and count when they fail.
     pub async fn forget_failures_up_to(&self, username: &str, id: Uuid) -> Result<()> {
+        if let Some(writer) = &self.sqlite.writer {
+            let username = username.to_owned();
+            return writer
+                .run(move |conn| sqlite::forget_failures_up_to(conn, &username, id))
+                .await;
+        }
         login_failures::Entity::delete_many()
             .filter(login_failures::Column::Username.eq(username))
             .filter(

@@ -40,12 +40,34 @@ pub use users::UserStore;
 
 use std::{future::Future, sync::Arc};
 
+use sqlite_reader::SqliteReader;
+use sqlite_writer::SqliteWriter;
+
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, TransactionTrait};
 
 use crate::{
     db::Db,
     error::{Error, Result},
 };
+
+/// SQLite in a file: the calling-thread reader and the writer thread that
+/// the token store starts, shared with the other tables' hot paths (a
+/// login's). Empty otherwise (PostgreSQL, SQLite in memory): sea-orm then.
+#[derive(Clone, Debug, Default)]
+pub struct SqliteThreads {
+    reader: Option<Arc<SqliteReader>>,
+    writer: Option<Arc<SqliteWriter>>,
+}
+
+impl TokenStore {
+    /// Its SQLite reader and writer, for the other tables' hot paths.
+    pub fn sqlite_threads(&self) -> SqliteThreads {
+        SqliteThreads {
+            reader: self.reader.clone(),
+            writer: self.writer.clone(),
+        }
+    }
+}
 
 /// Runs `job` in a write transaction on `db`, in the turn to write:
 /// committed when it returns `Ok`, rolled back when it returns `Err`.
@@ -119,6 +141,21 @@ pub(crate) fn lock_key(key: &str) -> i64 {
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_le_bytes(first)
+}
+
+/// A migrated SQLite database in a file in `dir`, for the store's tests.
+#[cfg(test)]
+async fn test_sqlite(dir: &tempfile::TempDir) -> Db {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let db = Db::connect(&crate::db::DbSettings {
+        url: crate::secret::Secret::new(url),
+        timeout: std::time::Duration::from_secs(5),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    db
 }
 
 /// A token's row for the store's tests: a refresh token, the root of its

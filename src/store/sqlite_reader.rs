@@ -1,6 +1,7 @@
 //! SQLite reads on the calling thread, for the one read every authenticated
-//! call makes: a token's registry row and its user. Private to the token
-//! store, which falls back to sea-orm whenever this reader cannot decide.
+//! call makes (a token's registry row and its user) and a login's (its
+//! throttle's count and its user). For the store only, which falls back to
+//! sea-orm whenever this reader cannot decide.
 //!
 //! sqlx runs each SQLite connection on a thread of its own and hands every
 //! query to it, and the answer back: two thread switches per query. For a
@@ -65,6 +66,13 @@ pub enum Found {
 }
 
 const TOKEN_BY_JTI: &str = token_query!("WHERE t.jti = ?1");
+/// A user's columns, as [`decode_user`] reads them.
+const USER_BY_NAME: &str = "SELECT id, username, password_hash, is_active, is_admin, \
+     created_at, last_login, username_key FROM users WHERE username = ?1";
+
+/// What [`SqliteReader::user_by_name`] found: `None` when a value is in a
+/// form this module does not read (ask sea-orm then).
+pub type FoundUser = Option<Option<users::Model>>;
 
 impl SqliteReader {
     pub fn new(path: PathBuf, busy_timeout: Duration, cache_size: i64) -> Self {
@@ -92,7 +100,19 @@ impl SqliteReader {
         })
     }
 
-    fn with_connection<T>(
+    /// The user named `username`, as sea-orm would read it.
+    pub fn user_by_name(&self, username: &str) -> Result<FoundUser> {
+        self.with_connection(|conn| {
+            let mut statement = conn.prepare_cached(USER_BY_NAME)?;
+            let found = statement
+                .query_row([username], |row| Ok(decode_user(row, 0)))
+                .optional()?;
+            Ok(found.unwrap_or(Some(None)))
+        })
+    }
+
+    /// Runs `read` on an idle connection (or a new one), on this thread.
+    pub(super) fn with_connection<T>(
         &self,
         read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
@@ -151,20 +171,26 @@ pub(super) fn decode(row: &Row<'_>) -> Option<(tokens::Model, Option<users::Mode
         rotated_at: time(row, 9)?,
         device_id: uuid(row, 10)?,
     };
-    let user = match uuid(row, 11)? {
-        None => None,
-        Some(id) => Some(users::Model {
-            id,
-            username: row.get(12).ok()?,
-            password_hash: row.get(13).ok()?,
-            is_active: row.get(14).ok()?,
-            is_admin: row.get(15).ok()?,
-            created_at: time(row, 16)??,
-            last_login: time(row, 17)?,
-            username_key: row.get(18).ok()?,
-        }),
-    };
+    let user = decode_user(row, 11)?;
     Some((token, user))
+}
+
+/// The user whose columns begin at `first`, in the order `USER_BY_NAME` reads them:
+/// `Some(None)` when its id is NULL, `None` when a value is undecodable.
+fn decode_user(row: &Row<'_>, first: usize) -> Option<Option<users::Model>> {
+    let Some(id) = uuid(row, first)? else {
+        return Some(None);
+    };
+    Some(Some(users::Model {
+        id,
+        username: row.get(first + 1).ok()?,
+        password_hash: row.get(first + 2).ok()?,
+        is_active: row.get(first + 3).ok()?,
+        is_admin: row.get(first + 4).ok()?,
+        created_at: time(row, first + 5)??,
+        last_login: time(row, first + 6)?,
+        username_key: row.get(first + 7).ok()?,
+    }))
 }
 
 /// A nullable UUID column: `None` when undecodable, `Some(None)` for NULL.
@@ -190,10 +216,7 @@ fn time(row: &Row<'_>, index: usize) -> Option<Option<DateTime<Utc>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        db::{Db, DbSettings},
-        store::{Device, Registration, TokenStore},
-    };
+    use crate::store::{Device, Registration, TokenStore};
 
     fn row(kind: &str, now: DateTime<Utc>) -> tokens::Model {
         let id = Uuid::now_v7();
@@ -218,15 +241,7 @@ mod tests {
     #[tokio::test]
     async fn the_calling_thread_reader_finds_what_sea_orm_finds() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let db = Db::connect(&DbSettings {
-            url: crate::secret::Secret::new(url),
-            timeout: std::time::Duration::from_secs(5),
-            max_connections: 2,
-        })
-        .await
-        .unwrap();
-        db.migrate().await.unwrap();
+        let db = crate::store::test_sqlite(&dir).await;
         let store = TokenStore::new(db.clone());
         let now = Utc::now();
         let user = crate::store::users::new_user(
@@ -282,6 +297,18 @@ mod tests {
                 _ => panic!("the reader did not find {jti}"),
             }
         }
+        // A login's look-up of its user, and of nobody.
+        for name in ["ann", "nobody"] {
+            let through_sea_orm = crate::store::UserStore::new(db.clone())
+                .find_by_name(name)
+                .await
+                .unwrap();
+            assert_eq!(reader.user_by_name(name).unwrap(), Some(through_sea_orm));
+        }
+        assert!(matches!(
+            reader.user_by_name("ann").unwrap(),
+            Some(Some(found)) if found.id == user.id
+        ));
         assert!(matches!(
             reader.token_by_jti(Uuid::new_v4()).unwrap(),
             Found::Nothing

@@ -35,11 +35,11 @@ pub(super) fn unavailable(why: impl std::fmt::Display) -> Error {
 }
 
 /// A time as sqlx writes it.
-fn time(t: DateTime<Utc>) -> String {
+pub(super) fn time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-fn uuid(id: &Uuid) -> &[u8] {
+pub(super) fn uuid(id: &Uuid) -> &[u8] {
     id.as_bytes().as_slice()
 }
 

@@ -20,14 +20,11 @@
 
 use std::{
     future::Future,
-    panic::AssertUnwindSafe,
     path::PathBuf,
-    pin::pin,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
-    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -39,10 +36,8 @@ use super::{
     sqlite_checkpoints::{BACKSTOP_PAGES, CHECKPOINT_EVERY, Checkpoints},
     sqlite_txn::{Conn, unavailable},
 };
-use crate::{
-    error::{Error, Result},
-    telemetry,
-};
+use crate::{error::Result, telemetry};
+use jobs::{Pending, Queued, Statements};
 
 /// Jobs waiting for the writer at most; more wait for room.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -50,64 +45,6 @@ pub const QUEUE_CAPACITY: usize = 1024;
 /// Jobs committed together at most: a batch holds SQLite's write lock, and
 /// the other writers (sqlx's) wait for it.
 const MAX_BATCH: usize = 128;
-
-/// The writer thread's side of a queued job.
-trait Queued: Send {
-    /// Runs the job on `conn`, inside its savepoint; whether to keep what
-    /// it wrote.
-    fn run(&mut self, conn: &Conn) -> bool;
-    /// Tells the caller: its own outcome, unless the batch's commit failed.
-    fn finish(self: Box<Self>, committed: &std::result::Result<(), String>);
-}
-
-struct Pending<F, T> {
-    job: Option<F>,
-    outcome: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
-}
-
-impl<F, Fut, T> Queued for Pending<F, T>
-where
-    F: FnOnce(TokenTxn) -> Fut + Send,
-    Fut: Future<Output = Result<T>>,
-    T: Send,
-{
-    fn run(&mut self, conn: &Conn) -> bool {
-        let Some(job) = self.job.take() else {
-            return false;
-        };
-        let txn = TokenTxn::sqlite(Arc::clone(conn));
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let future = pin!(job(txn));
-            match future.poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(outcome) => outcome,
-                Poll::Pending => Err(Error::Unexpected(anyhow::anyhow!(
-                    "a registry job waited inside the SQLite writer"
-                ))),
-            }
-        }));
-        let outcome = polled.unwrap_or_else(|_| {
-            Err(Error::Unexpected(anyhow::anyhow!(
-                "a registry job panicked"
-            )))
-        });
-        let keep = outcome.is_ok();
-        self.outcome = Some(outcome);
-        keep
-    }
-
-    fn finish(self: Box<Self>, committed: &std::result::Result<(), String>) {
-        let outcome = match (self.outcome, committed) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(value)), Ok(())) => Ok(value),
-            (_, Err(why)) => Err(unavailable(why)),
-            (None, Ok(())) => Err(unavailable("the job did not run")),
-        };
-        // The caller may be gone (its request timed out): what committed
-        // stays, as for an answer lost on the way.
-        let _ = self.reply.send(outcome);
-    }
-}
 
 /// The queue to the writer thread; the thread stops when the last clone of
 /// its writer is dropped.
@@ -178,11 +115,26 @@ impl SqliteWriter {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Box<dyn Queued> = Box::new(Pending {
-            job: Some(job),
-            outcome: None,
-            reply,
-        });
+        self.queue_up(Pending::new(job, reply), answer).await
+    }
+
+    /// Runs `work`'s statements on the writer's connection in the next
+    /// batch, in a savepoint of their own, as [`write`](Self::write) runs a
+    /// registry job: for the other tables written on the hot paths.
+    pub async fn run<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        self.queue_up(Statements::new(work, reply), answer).await
+    }
+
+    async fn queue_up<T>(
+        &self,
+        job: Box<dyn Queued>,
+        answer: oneshot::Receiver<Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(self.timeout, self.queue.send(job)).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(unavailable("the SQLite writer stopped")),
@@ -356,5 +308,6 @@ fn run_batch(conn: &Conn, batch: &mut [Box<dyn Queued>]) -> std::result::Result<
     jobs
 }
 
+mod jobs;
 #[cfg(test)]
 mod tests;

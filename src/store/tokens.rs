@@ -113,7 +113,7 @@ pub struct TokenStore {
     pub(super) db: Db,
     /// SQLite in a file: the look-up of every authenticated call, on the
     /// calling thread.
-    reader: Option<Arc<SqliteReader>>,
+    pub(super) reader: Option<Arc<SqliteReader>>,
     /// SQLite in a file: the registry's write transactions, in batches on a
     /// thread of their own.
     pub(super) writer: Option<Arc<SqliteWriter>>,

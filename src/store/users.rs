@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+use super::SqliteThreads;
 use crate::{
     db::Db,
     error::{Error, Result},
@@ -18,15 +19,29 @@ use crate::{
 #[derive(Clone, Debug)]
 pub struct UserStore {
     db: Db,
+    /// SQLite in a file: a login's look-up on the calling thread.
+    sqlite: SqliteThreads,
 }
 
 impl UserStore {
     pub fn new(db: Db) -> Self {
-        UserStore { db }
+        Self::sharing(db, SqliteThreads::default())
+    }
+
+    /// The store, reading through `sqlite`'s reader where it can.
+    pub fn sharing(db: Db, sqlite: SqliteThreads) -> Self {
+        UserStore { db, sqlite }
     }
 
     /// The user with this exact name.
     pub async fn find_by_name(&self, username: &str) -> Result<Option<users::Model>> {
+        // A row the reader cannot decode, or a failure, is sea-orm's to
+        // decide.
+        if let Some(reader) = &self.sqlite.reader
+            && let Ok(Some(found)) = reader.user_by_name(username)
+        {
+            return Ok(found);
+        }
         // `username` is unique: at most one row, without the bound `LIMIT`
         // of `one`, which makes SQLite re-plan the statement every time.
         Ok(users::Entity::find()

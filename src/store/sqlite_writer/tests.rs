@@ -9,24 +9,10 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
 use crate::{
-    db::{Db, DbSettings},
     error::Error,
-    store::test_row as row,
     store::{Device, Registration, TokenStore, UserStore, tokens::find_by_jti, users::new_user},
+    store::{test_row as row, test_sqlite as sqlite},
 };
-
-async fn sqlite(dir: &tempfile::TempDir) -> Db {
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let db = Db::connect(&DbSettings {
-        url: crate::secret::Secret::new(url),
-        timeout: Duration::from_secs(5),
-        max_connections: 2,
-    })
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
-    db
-}
 
 fn only(rows: Vec<tokens::Model>) -> Registration {
     Registration { rows, device: None }
