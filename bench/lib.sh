@@ -160,6 +160,21 @@ cpu_per_request() {
         'BEGIN { if (n > 0) printf "%.0f", (b - a) * 1e6 / hz / n; else print "-" }'
 }
 
+# The machine's CPU time so far, in clock ticks: "STEAL ALL" (what the
+# hypervisor took from this virtual machine, and every state's together).
+machine_ticks() {
+    awk '/^cpu / { print $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat 2>/dev/null \
+        || echo "0 0"
+}
+
+# steal_share BEFORE AFTER: the percentage of the machine's time the
+# hypervisor took between two machine_ticks; a figure measured while it was
+# high says more about the neighbours than about tokend.
+steal_share() {
+    awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        if (y[2] > x[2]) printf "%.1f", (y[1] - x[1]) * 100 / (y[2] - x[2]); else print "-" }'
+}
+
 # wrk_run SCRIPT PATH SECONDS CONNECTIONS: runs wrk and prints its RESULT line
 # (without the word RESULT).
 wrk_run() {

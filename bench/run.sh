@@ -55,11 +55,11 @@ read -r ACCESS REFRESH <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
 [ -n "$ACCESS" ] && [ -n "$REFRESH" ] || die "no token pair"
 export BENCH_ACCESS="$ACCESS" BENCH_REFRESH="$REFRESH"
 
-declare -A RPS P50 P99 ERR RSS CPU
+declare -A RPS P50 P99 ERR RSS CPU STEAL
 ORDER=()
 FAILED=0
 
-# record NAME LINE RSS CPU_US_PER_REQUEST
+# record NAME LINE RSS CPU_US_PER_REQUEST STEAL_PERCENT
 record() {
     local name="$1" line="$2"
     if [ -z "$line" ]; then
@@ -74,6 +74,7 @@ record() {
     ERR[$name]="$(field errors "$line")"
     RSS[$name]="$3"
     CPU[$name]="${4:--}"
+    STEAL[$name]="${5:--}"
     [ "${ERR[$name]}" = 0 ] || FAILED=1
 }
 
@@ -83,11 +84,13 @@ scenario() {
     log "scenario $name"
     [ "$WARMUP" -gt 0 ] && wrk_run "$script" "$path" "$WARMUP" "$CONNECTIONS" >/dev/null
     reset_peak_rss
-    local cpu_before
+    local cpu_before machine_before
     cpu_before="$(cpu_ticks)"
+    machine_before="$(machine_ticks)"
     line="$(wrk_run "$script" "$path" "$DURATION" "$CONNECTIONS")"
     record "$name" "$line" "$(peak_rss_mib)" \
-        "$(cpu_per_request "$cpu_before" "$(cpu_ticks)" "$(field requests "$line")")"
+        "$(cpu_per_request "$cpu_before" "$(cpu_ticks)" "$(field requests "$line")")" \
+        "$(steal_share "$machine_before" "$(machine_ticks)")"
 }
 
 # `me` while `obtain` saturates password hashing.
@@ -129,7 +132,7 @@ rotation_chains() {
     echo "$heads"
 }
 rotating_refresh() {
-    local name="refresh+rotate" line cpu_before
+    local name="refresh+rotate" line cpu_before machine_before
     stop_server
     TOKEND_ROTATE_REFRESH_TOKENS=true start_server
     log "scenario $name"
@@ -141,9 +144,11 @@ rotating_refresh() {
     BENCH_REFRESH_TOKENS="$(rotation_chains)"
     reset_peak_rss
     cpu_before="$(cpu_ticks)"
+    machine_before="$(machine_ticks)"
     line="$(wrk_run rotate /api/v1/token/refresh "$DURATION" "$CONNECTIONS")"
     record "$name" "$line" "$(peak_rss_mib)" \
-        "$(cpu_per_request "$cpu_before" "$(cpu_ticks)" "$(field requests "$line")")"
+        "$(cpu_per_request "$cpu_before" "$(cpu_ticks)" "$(field requests "$line")")" \
+        "$(steal_share "$machine_before" "$(machine_ticks)")"
     stop_server
     start_server
 }
@@ -175,15 +180,16 @@ echo
 echo "tokend $PROFILE, $DB_NAME, $CORES cores, wrk -t1 -c$CONNECTIONS, ${DURATION}s per scenario after ${WARMUP}s warm-up"
 echo "argon2id verify rate of this machine ($CORES threads): $ARGON2_RATE/s"
 echo
-printf '%-20s %10s %9s %9s %8s %13s %12s\n' scenario "req/s" "p50 ms" "p99 ms" "non-2xx" \
-    "peak RSS MiB" "CPU us/req"
+printf '%-20s %10s %9s %9s %8s %13s %12s %8s\n' scenario "req/s" "p50 ms" "p99 ms" "non-2xx" \
+    "peak RSS MiB" "CPU us/req" "steal %"
 for name in "${ORDER[@]}"; do
     flag=""
     [ "${ERR[$name]}" = 0 ] || flag="  <-- FAILED ANSWERS"
-    printf '%-20s %10s %9s %9s %8s %13s %12s%s\n' "$name" "${RPS[$name]}" "$(ms "${P50[$name]}")" \
-        "$(ms "${P99[$name]}")" "${ERR[$name]}" "${RSS[$name]}" "${CPU[$name]}" "$flag"
+    printf '%-20s %10s %9s %9s %8s %13s %12s %8s%s\n' "$name" "${RPS[$name]}" "$(ms "${P50[$name]}")" \
+        "$(ms "${P99[$name]}")" "${ERR[$name]}" "${RSS[$name]}" "${CPU[$name]}" "${STEAL[$name]}" "$flag"
 done
-echo "(CPU us/req: the server's CPU time per answered request, all cores)"
+echo "(CPU us/req: the server's CPU time per answered request, all cores;"
+echo " steal %: the machine's time the hypervisor took meanwhile, from /proc/stat)"
 [ -n "${OBTAIN_BG_RPS:-}" ] && echo "(during me+obtain, obtain ran at ${OBTAIN_BG_RPS} req/s)"
 
 H="${RPS[health]:-0}"
