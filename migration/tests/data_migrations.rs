@@ -8,8 +8,28 @@ use sea_orm_migration::{
     sea_orm::{ConnectionTrait, Database, DatabaseConnection, prelude::Uuid},
 };
 
+/// What keeps a fresh database alive until [`Keep::end`].
+enum Keep {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg { server: String, name: String },
+}
+
+impl Keep {
+    /// Closes `db` and, on PostgreSQL, drops its database: a test's last
+    /// step (one that failed leaves its database behind to look at).
+    async fn end(self, db: DatabaseConnection) {
+        let _ = db.close().await;
+        if let Keep::Pg { server, name } = self {
+            let admin = Database::connect(&server).await.unwrap();
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            admin.execute_unprepared(&drop).await.unwrap();
+            let _ = admin.close().await;
+        }
+    }
+}
+
 /// A fresh database, and what keeps it alive.
-async fn fresh() -> (DatabaseConnection, Option<tempfile::TempDir>) {
+async fn fresh() -> (DatabaseConnection, Keep) {
     match std::env::var("TOKEND_TEST_DATABASE_URL") {
         Ok(server) => {
             let name = format!("tokend_mig_{}", Uuid::new_v4().simple());
@@ -18,16 +38,15 @@ async fn fresh() -> (DatabaseConnection, Option<tempfile::TempDir>) {
                 .execute_unprepared(&format!("CREATE DATABASE {name}"))
                 .await
                 .unwrap();
+            let _ = admin.close().await;
             let (prefix, _) = server.split('?').next().unwrap().rsplit_once('/').unwrap();
-            (
-                Database::connect(format!("{prefix}/{name}")).await.unwrap(),
-                None,
-            )
+            let db = Database::connect(format!("{prefix}/{name}")).await.unwrap();
+            (db, Keep::Pg { server, name })
         }
         Err(_) => {
             let dir = tempfile::tempdir().unwrap();
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-            (Database::connect(url).await.unwrap(), Some(dir))
+            (Database::connect(url).await.unwrap(), Keep::Dir(dir))
         }
     }
 }
@@ -102,7 +121,7 @@ async fn user(db: &DatabaseConnection, id: Uuid) -> (String, Option<String>) {
 
 #[tokio::test]
 async fn usernames_are_normalised_where_the_name_is_free_and_keyed_once() {
-    let (db, _keep) = fresh().await;
+    let (db, keep) = fresh().await;
     up_to(&db, "m20261202_000008_username_keys").await;
     let (admin, look_alike, bob) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     insert_user(&db, admin, "admin", 0).await;
@@ -128,6 +147,7 @@ async fn usernames_are_normalised_where_the_name_is_free_and_keyed_once() {
         .await;
     assert!(again.is_err());
     Migrator::down(&db, Some(1)).await.unwrap();
+    keep.end(db).await;
 }
 
 #[derive(DeriveIden)]
@@ -252,7 +272,7 @@ async fn count_devices(db: &DatabaseConnection) -> usize {
 
 #[tokio::test]
 async fn a_shared_device_is_split_per_user_and_an_unused_one_goes() {
-    let (db, _keep) = fresh().await;
+    let (db, keep) = fresh().await;
     up_to(&db, "m20261202_000006_devices_per_user").await;
     let (ann, bob) = (Uuid::now_v7(), Uuid::now_v7());
     insert_user(&db, ann, "ann", 0).await;
@@ -278,4 +298,5 @@ async fn a_shared_device_is_split_per_user_and_an_unused_one_goes() {
         device_of(&db, bob_token).await
     );
     assert_eq!(count_devices(&db).await, 1);
+    keep.end(db).await;
 }
