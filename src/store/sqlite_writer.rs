@@ -37,7 +37,7 @@ use super::{
     sqlite_txn::{Conn, unavailable},
 };
 use crate::{error::Result, telemetry};
-use jobs::{Pending, Queued, Statements};
+use jobs::{Job, Queued};
 
 /// Jobs waiting for the writer at most; more wait for room.
 pub const QUEUE_CAPACITY: usize = 1024;
@@ -115,7 +115,8 @@ impl SqliteWriter {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.queue_up(Pending::new(job, reply), answer).await
+        self.queue_up(Job::new(jobs::registry(job), reply), answer)
+            .await
     }
 
     /// Runs `work`'s statements on the writer's connection in the next
@@ -127,7 +128,8 @@ impl SqliteWriter {
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        self.queue_up(Statements::new(work, reply), answer).await
+        self.queue_up(Job::new(jobs::statements(work), reply), answer)
+            .await
     }
 
     async fn queue_up<T>(

@@ -1,5 +1,5 @@
 //! The jobs the writer thread runs: the registry's, and other tables'
-//! statements.
+//! statements, both as work on the writer's connection.
 
 use std::{
     future::Future,
@@ -29,71 +29,21 @@ pub(super) trait Queued: Send {
     fn finish(self: Box<Self>, committed: &std::result::Result<(), String>);
 }
 
-pub(super) struct Pending<F, T> {
-    job: Option<F>,
-    outcome: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
-}
-
-impl<F, T> Pending<F, T> {
-    /// `job`, whose outcome goes to `reply`.
-    pub(super) fn new(job: F, reply: oneshot::Sender<Result<T>>) -> Box<Self> {
-        Box::new(Pending {
-            job: Some(job),
-            outcome: None,
-            reply,
-        })
-    }
-}
-
-impl<F, Fut, T> Queued for Pending<F, T>
-where
-    F: FnOnce(TokenTxn) -> Fut + Send,
-    Fut: Future<Output = Result<T>>,
-    T: Send,
-{
-    fn run(&mut self, conn: &Conn) -> bool {
-        let Some(job) = self.job.take() else {
-            return false;
-        };
-        let txn = TokenTxn::sqlite(Arc::clone(conn));
-        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let future = pin!(job(txn));
-            match future.poll(&mut Context::from_waker(Waker::noop())) {
-                Poll::Ready(outcome) => outcome,
-                Poll::Pending => Err(Error::Unexpected(anyhow::anyhow!(
-                    "a registry job waited inside the SQLite writer"
-                ))),
-            }
-        }));
-        let outcome = polled.unwrap_or_else(|_| {
-            Err(Error::Unexpected(anyhow::anyhow!(
-                "a registry job panicked"
-            )))
-        });
-        let keep = outcome.is_ok();
-        self.outcome = Some(outcome);
-        keep
-    }
-
-    fn finish(self: Box<Self>, committed: &std::result::Result<(), String>) {
-        // The caller may be gone (its request timed out): what committed
-        // stays, as for an answer lost on the way.
-        let _ = self.reply.send(settled(self.outcome, committed));
-    }
-}
-
-/// A job of other tables' stores: statements run on the connection itself.
-pub(super) struct Statements<F, T> {
+/// A job and where its outcome goes.
+pub(super) struct Job<F, T> {
     work: Option<F>,
     outcome: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<F, T> Statements<F, T> {
-    /// `work`, whose outcome goes to `reply`.
+impl<F, T> Job<F, T>
+where
+    F: FnOnce(&Conn) -> Result<T> + Send,
+    T: Send,
+{
+    /// `work` on the writer's connection, whose outcome goes to `reply`.
     pub(super) fn new(work: F, reply: oneshot::Sender<Result<T>>) -> Box<Self> {
-        Box::new(Statements {
+        Box::new(Job {
             work: Some(work),
             outcome: None,
             reply,
@@ -101,42 +51,57 @@ impl<F, T> Statements<F, T> {
     }
 }
 
-impl<F, T> Queued for Statements<F, T>
+/// A registry job: its future, run to its end in one poll, on a
+/// transaction of the writer's connection.
+pub(super) fn registry<F, Fut, T>(job: F) -> impl FnOnce(&Conn) -> Result<T> + Send
+where
+    F: FnOnce(TokenTxn) -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    move |conn| {
+        let future = pin!(job(TokenTxn::sqlite(Arc::clone(conn))));
+        match future.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => Err(Error::Unexpected(anyhow::anyhow!(
+                "a registry job waited inside the SQLite writer"
+            ))),
+        }
+    }
+}
+
+/// Other tables' statements, run on the connection itself.
+pub(super) fn statements<F, T>(work: F) -> impl FnOnce(&Conn) -> Result<T> + Send
 where
     F: FnOnce(&Connection) -> rusqlite::Result<T> + Send,
+{
+    move |conn| work(&conn.lock().unwrap_or_else(PoisonError::into_inner)).map_err(unavailable)
+}
+
+impl<F, T> Queued for Job<F, T>
+where
+    F: FnOnce(&Conn) -> Result<T> + Send,
     T: Send,
 {
     fn run(&mut self, conn: &Conn) -> bool {
         let Some(work) = self.work.take() else {
             return false;
         };
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            work(&conn.lock().unwrap_or_else(PoisonError::into_inner))
-        }));
-        let outcome = match ran {
-            Ok(done) => done.map_err(unavailable),
-            Err(_) => Err(Error::Unexpected(anyhow::anyhow!("a writer job panicked"))),
-        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
+            .unwrap_or_else(|_| Err(Error::Unexpected(anyhow::anyhow!("a writer job panicked"))));
         let keep = outcome.is_ok();
         self.outcome = Some(outcome);
         keep
     }
 
     fn finish(self: Box<Self>, committed: &std::result::Result<(), String>) {
-        let _ = self.reply.send(settled(self.outcome, committed));
-    }
-}
-
-/// What a job's caller hears: its own outcome, unless the batch's commit
-/// failed.
-fn settled<T>(
-    outcome: Option<Result<T>>,
-    committed: &std::result::Result<(), String>,
-) -> Result<T> {
-    match (outcome, committed) {
-        (Some(Err(e)), _) => Err(e),
-        (Some(Ok(value)), Ok(())) => Ok(value),
-        (_, Err(why)) => Err(unavailable(why)),
-        (None, Ok(())) => Err(unavailable("the job did not run")),
+        let outcome = match (self.outcome, committed) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(value)), Ok(())) => Ok(value),
+            (_, Err(why)) => Err(unavailable(why)),
+            (None, Ok(())) => Err(unavailable("the job did not run")),
+        };
+        // The caller may be gone (its request timed out): what committed
+        // stays, as for an answer lost on the way.
+        let _ = self.reply.send(outcome);
     }
 }
