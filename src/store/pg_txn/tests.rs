@@ -101,6 +101,17 @@ async fn register(store: &TokenStore, registration: Registration) -> crate::erro
         .await
 }
 
+/// A root token of `user`'s, registered without a device.
+async fn registered_root(
+    store: &TokenStore,
+    user: &users::Model,
+    now: DateTime<Utc>,
+) -> tokens::Model {
+    let root = row(Some(user.id), now);
+    register(store, only(root.clone())).await.unwrap();
+    root
+}
+
 /// The device upsert and the rows' insert, in one statement, store what
 /// sea-orm's two statements store; later registrations from the same
 /// device reuse its row and move `last_seen` in steps of LAST_SEEN_STEP.

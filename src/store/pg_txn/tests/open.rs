@@ -85,9 +85,8 @@ async fn an_opened_token_is_read_under_its_locks_and_the_job_finds_them_taken() 
         user,
         ..
     } = ann;
-    let root = row(Some(user.id), now);
+    let root = super::registered_root(&store, &user, now).await;
     let (root_id, jti) = (root.id, root.jti);
-    register(&store, super::only(root.clone())).await.unwrap();
 
     let opened = store.open(jti, Some(TreeLock::Shared)).await.unwrap();
     let (found, found_user) = opened.found().cloned().unwrap();
@@ -145,9 +144,8 @@ async fn nothing_opened_is_left_behind() {
         user,
         ..
     } = ann;
-    let root = row(Some(user.id), now);
+    let root = super::registered_root(&store, &user, now).await;
     let (root_id, jti) = (root.id, root.jti);
-    register(&store, super::only(root)).await.unwrap();
     let conns = store.pg.clone().unwrap();
 
     let opened_before = conns.opened();
