@@ -166,8 +166,12 @@ impl UsersTxn {
     }
 
     /// Deletes a user. Their tokens and API token go with them (the foreign
-    /// keys cascade).
+    /// keys cascade). Under the user's lock, exclusive: a refresh or issue
+    /// of theirs, which holds it shared while it writes a row pointing to
+    /// them, either commits first or finds them gone, instead of meeting
+    /// the cascade row by row and deadlocking with it.
     pub async fn delete(&self, id: Uuid) -> Result<()> {
+        super::tokens::lock(&self.txn, &[id]).await?;
         users::Entity::delete_by_id(id).exec(&*self.txn).await?;
         Ok(())
     }
