@@ -166,8 +166,24 @@ impl KeyRing {
 
     /// Signs an access or refresh token: the header's `typ` says which
     /// (`at+jwt` for access tokens, RFC 9068).
+    ///
+    /// The token is remembered as verified for the audience it names: it
+    /// passes every check of [`verify_claims`](Self::verify_claims) but the
+    /// time checks, which a hit makes anyway. So when it comes back while
+    /// remembered (an access token's first calls, a rotated refresh token's
+    /// next refresh) it costs no signature check.
     pub fn sign_claims(&self, claims: &Claims) -> Result<String> {
-        self.sign_typed(claims.token_type.jwt_typ(), claims)
+        let token = self.sign_typed(claims.token_type.jwt_typ(), claims)?;
+        // What `verify_with_header` would refuse is not remembered: a token
+        // too long, or without the issuer the ring requires.
+        if token.len() <= MAX_TOKEN_LEN && (self.issuer.is_none() || claims.iss == self.issuer) {
+            let verified = Verified {
+                claims: claims.clone(),
+                nbf: None,
+            };
+            self.verified.put(&token, claims.aud.as_deref(), &verified);
+        }
+        Ok(token)
     }
 
     /// Signs claims with the signing key; the header carries its `kid` and

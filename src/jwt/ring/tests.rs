@@ -217,3 +217,63 @@ fn secrets_need_an_hmac_algorithm() {
     let secret = "a-secret-of-more-than-thirty-two-bytes";
     assert!(Key::from_secret(Algorithm::ES256, secret, None).is_err());
 }
+
+#[test]
+fn a_token_the_ring_signs_is_remembered_for_the_audience_it_names() {
+    let (ring, dir) = es256_ring();
+    let plain = ring.sign_claims(&claims(None)).unwrap();
+    assert!(ring.verified.get(&plain, None).is_some());
+    let bound = Claims {
+        aud: Some("registry".into()),
+        ..claims(None)
+    };
+    let for_registry = ring.sign_claims(&bound).unwrap();
+    assert!(ring.verified.get(&for_registry, Some("registry")).is_some());
+    assert!(ring.verified.get(&for_registry, None).is_none());
+    assert!(ring.verify_claims(&for_registry, None).is_err());
+    // The hit gives what a ring that never saw the token verifies.
+    let hit = ring.verify_claims(&for_registry, Some("registry")).unwrap();
+    let settings = KeySettings {
+        data_dir: dir.path().to_owned(),
+        algorithm: "ES256".into(),
+        ..KeySettings::default()
+    };
+    let fresh = KeyRing::load(&settings, Generate::Never, crate::clock::system()).unwrap();
+    assert!(
+        fresh
+            .verified
+            .get(&for_registry, Some("registry"))
+            .is_none()
+    );
+    assert_eq!(
+        fresh
+            .verify_claims(&for_registry, Some("registry"))
+            .unwrap(),
+        hit
+    );
+    assert_eq!(hit, bound);
+}
+
+#[test]
+fn a_token_without_the_issuer_the_ring_requires_is_not_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let issuer = "https://tokend.example";
+    let settings = KeySettings {
+        data_dir: dir.path().to_owned(),
+        algorithm: "ES256".into(),
+        issuer: Some(issuer.into()),
+        ..KeySettings::default()
+    };
+    let ring = KeyRing::load(&settings, Generate::IfMissing, crate::clock::system()).unwrap();
+    let without = ring.sign_claims(&claims(None)).unwrap();
+    assert!(ring.verified.get(&without, None).is_none());
+    assert!(ring.verify_claims(&without, None).is_err());
+    let with = ring
+        .sign_claims(&Claims {
+            iss: Some(issuer.into()),
+            ..claims(None)
+        })
+        .unwrap();
+    assert!(ring.verified.get(&with, None).is_some());
+    assert!(ring.verify_claims(&with, None).is_ok());
+}
