@@ -8,6 +8,8 @@
 #   bench/profile.sh                 SQLite
 #   TOKEND_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres bench/profile.sh
 #   bench/profile.sh --seconds 20    sample longer (default 10)
+#   ROTATE=true bench/profile.sh     rotation on: each connection follows its own chain
+#   PERF_DATA=/tmp/p.data bench/profile.sh   keep the samples
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -31,19 +33,27 @@ create_user
 start_server
 read -r _ REFRESH <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
 export BENCH_REFRESH="$REFRESH"
-script=refresh
-if [ "$TOKEND_ROTATE_REFRESH_TOKENS" = true ]; then
-    heads=""
+# With rotation, each wrk connection follows a chain of its own, from a
+# fresh pair: the warm-up uses its chains up, so the sampled run gets new
+# ones (presented again, a rotated token is refused, and that path is not
+# the one to profile).
+rotation_chains() {
+    local heads="" pair
     for _ in $(seq 0 16); do
         read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
         heads="$heads${heads:+,}$pair"
     done
-    export BENCH_REFRESH_TOKENS="$heads"
-    script=rotate
-fi
-
+    echo "$heads"
+}
+script=refresh
+[ "$TOKEND_ROTATE_REFRESH_TOKENS" = true ] && script=rotate
+export BENCH_REFRESH_TOKENS=""
+[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains)"
 wrk_run "$script" /api/v1/token/refresh 2 16 >/dev/null
-perf record -q -F 999 -g -p "$SERVER_PID" -o "$WORK/perf.data" -- sleep "$SECONDS_TO_SAMPLE" \
+[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains)"
+# PERF_DATA=FILE keeps the samples, for perf report of your own.
+PERF_DATA="${PERF_DATA:-$WORK/perf.data}"
+perf record -q -F 999 -g -p "$SERVER_PID" -o "$PERF_DATA" -- sleep "$SECONDS_TO_SAMPLE" \
     2>/dev/null &
 PERF=$!
 line="$(wrk_run "$script" /api/v1/token/refresh "$SECONDS_TO_SAMPLE" 16)"
@@ -53,9 +63,9 @@ echo "refresh on $DB_NAME (rotation $TOKEND_ROTATE_REFRESH_TOKENS): $(field rps 
     "p99 $(field p99_us "$line") us, $(field errors "$line") errors"
 echo
 echo "share of the server's CPU by where it was spent (self time):"
-perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+perf report -i "$PERF_DATA" --no-children --sort dso --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -n 12
 echo
 echo "top symbols (self time):"
-perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null \
+perf report -i "$PERF_DATA" --no-children --sort sym --stdio 2>/dev/null \
     | grep -E '^ +[0-9.]+%' | head -n 25 | cut -c1-120
