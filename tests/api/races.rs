@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, Condition};
 use serde_json::Value;
 use tokio::sync::Barrier;
 
-use common::{ADMIN_PASSWORD, TestApp};
+use common::{ADMIN_PASSWORD, TestApp, on_postgres};
 
 const CLIENTS: usize = 64;
 
@@ -193,6 +193,124 @@ async fn deleting_a_user_while_they_refresh_leaves_them_no_working_token() {
         )
         .await;
     assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
+}
+
+/// PostgreSQL's advisory lock key of a uuid, as tokend computes it: the
+/// first eight bytes of the SHA-256 of its text, little-endian.
+fn lock_key_sql(id: uuid::Uuid) -> String {
+    let bytes: Vec<String> = (0..8)
+        .map(|i| format!("(get_byte(d, {i})::int8 << {})", 8 * i))
+        .collect();
+    format!(
+        "(SELECT {} FROM (SELECT sha256(convert_to('{id}', 'UTF8')) AS d) AS digest)",
+        bytes.join(" | ")
+    )
+}
+
+/// A user's deletion that comes while a refresh of theirs has rotated its
+/// token and not yet written its successor: the refresh goes on and
+/// commits, and the deletion, which waited for it, removes what it wrote.
+/// The refresh is played in SQL, step by step, as tokend's takes its locks
+/// and writes on PostgreSQL: the tree's and user's advisory locks shared,
+/// the rotation, then the new row. A deletion that took no lock of the
+/// user's would meet the refresh row by row and one of them would die in a
+/// deadlock.
+#[tokio::test]
+async fn a_users_deletion_waits_for_a_refresh_of_theirs_half_written() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    if !on_postgres() {
+        return; // SQLite has one writer: a deletion never meets a refresh half written
+    }
+    let app = Arc::new(TestApp::spawn().await);
+    app.create_user("erin", "erin-password", false).await;
+    let (_, refresh_token) = app.pair("erin", "erin-password").await;
+    let presented = app.row(&refresh_token).await;
+    let user = presented.user_id.expect("a user's token");
+
+    let refresh = app.db().await.begin().await.expect("begin");
+    refresh
+        .execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock_shared({}), pg_advisory_xact_lock_shared({})",
+            lock_key_sql(presented.root_id),
+            lock_key_sql(user),
+        ))
+        .await
+        .expect("the refresh's locks");
+    refresh
+        .execute_unprepared(&format!(
+            "UPDATE tokens SET rotated_at = now() WHERE id = '{}'",
+            presented.id
+        ))
+        .await
+        .expect("the rotation");
+
+    let deleting = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.state
+                .users
+                .delete("erin", tokend::users::LastAdmin::Keep)
+                .await
+        })
+    };
+    // The deletion is under way once a session of the database waits for a
+    // lock (ours waits for nothing).
+    let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    loop {
+        let row = app
+            .db()
+            .await
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                waiting,
+            ))
+            .await
+            .expect("pg_stat_activity")
+            .expect("a count");
+        if row.try_get::<i64>("", "n").expect("n") > 0 {
+            break;
+        }
+        assert!(
+            !deleting.is_finished(),
+            "the deletion did not wait for the refresh"
+        );
+        tokio::task::yield_now().await;
+    }
+
+    let successor = uuid::Uuid::now_v7();
+    refresh
+        .execute_unprepared(&format!(
+            "INSERT INTO tokens (id, jti, token_type, parent_id, root_id, user_id, \
+             issued_at, expires_at, device_id) VALUES ('{successor}', '{}', 'refresh', \
+             '{}', '{}', '{user}', now(), now() + interval '1 day', {})",
+            uuid::Uuid::now_v7(),
+            presented.id,
+            presented.root_id,
+            presented
+                .device_id
+                .map_or("NULL".to_owned(), |d| format!("'{d}'")),
+        ))
+        .await
+        .expect("the refresh writes its successor while the deletion waits");
+    refresh.commit().await.expect("the refresh commits");
+
+    deleting
+        .await
+        .expect("task")
+        .expect("the deletion goes on after the refresh");
+    let left = app
+        .rows_where(
+            Condition::any()
+                .add(tokens::Column::RootId.eq(presented.root_id))
+                .add(tokens::Column::UserId.eq(user)),
+        )
+        .await;
+    assert!(left.is_empty(), "a deleted user's tokens remain: {left:#?}");
+    assert_eq!(
+        app.refresh(&refresh_token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A registration step that, once armed, stops the next issue between its
