@@ -60,8 +60,10 @@ macro_rules! pg_token_query {
 
 type Found = Option<(tokens::Model, Option<users::Model>)>;
 
+mod lookups;
 mod open;
 mod register;
+pub(super) use lookups::Lookups;
 pub(super) use open::{open, prepared};
 
 /// How far a device's `last_seen` may lag on PostgreSQL.
@@ -76,26 +78,6 @@ fn decode_row(row: &QueryResult) -> Result<(tokens::Model, Option<users::Model>)
     let token = tokens::Model::from_query_result(row, "A_")?;
     let user = users::Model::from_query_result_optional(row, "B_")?;
     Ok((token, user))
-}
-
-/// The row of a `jti`, with its user, outside any transaction.
-pub(super) async fn find_by_jti(conns: &Arc<PgConns>, jti: Uuid) -> Result<Found> {
-    const SQL: &str = pg_token_query!("WHERE t.jti = $1");
-    let row = conns
-        .within(async {
-            let mut lent = conns.lend().await?;
-            let row = sqlx::query(SQL)
-                .bind(jti)
-                .fetch_optional(lent.conn())
-                .await
-                .map_err(sqlx_error);
-            if row.is_ok() || row.as_ref().is_err_and(still_usable) {
-                lent.give_back();
-            }
-            row
-        })
-        .await?;
-    decode(row)
 }
 
 /// Runs `job` in a write transaction on a held connection, as

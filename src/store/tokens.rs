@@ -117,9 +117,10 @@ pub struct TokenStore {
     /// SQLite in a file: the registry's write transactions, in batches on a
     /// thread of their own.
     pub(super) writer: Option<Arc<SqliteWriter>>,
-    /// PostgreSQL: that look-up and those write transactions, on held
-    /// connections.
+    /// PostgreSQL: those write transactions on held connections, and that
+    /// look-up in groups on them.
     pub(super) pg: Option<Arc<PgConns>>,
+    pub(super) lookups: Option<super::pg_txn::Lookups>,
 }
 
 impl TokenStore {
@@ -141,11 +142,13 @@ impl TokenStore {
         });
         // The hot path's statements, prepared on each held connection.
         let pg = (db.pg_conns()).inspect(|conns| conns.on_connect(&super::pg_txn::prepared()));
+        let lookups = pg.clone().map(super::pg_txn::Lookups::start);
         TokenStore {
             db,
             reader,
             writer,
             pg,
+            lookups,
         }
     }
 
@@ -156,14 +159,15 @@ impl TokenStore {
         TokenStore {
             writer: None,
             pg: None,
+            lookups: None,
             ..TokenStore::new(db)
         }
     }
 
     /// A token's row and its user (`None` when the row has no user or the
-    /// user is gone), outside any transaction: on the calling thread where
-    /// SQLite allows it, else (and whenever that fails or meets a value it
-    /// cannot read) through sea-orm, which then decides.
+    /// user is gone), outside any transaction: on SQLite on the calling
+    /// thread (through sea-orm when that fails or meets a value it cannot
+    /// read), on PostgreSQL in a group of look-ups (`pg_txn::Lookups`).
     pub async fn find_by_jti(
         &self,
         jti: Uuid,
@@ -175,8 +179,8 @@ impl TokenStore {
                 Ok(Found::Undecodable) | Err(_) => {}
             }
         }
-        if let Some(conns) = &self.pg {
-            return super::pg_txn::find_by_jti(conns, jti).await;
+        if let Some(lookups) = &self.lookups {
+            return lookups.find(jti).await;
         }
         find_by_jti(&self.db.read, jti).await
     }
@@ -358,9 +362,8 @@ impl TokenStore {
 /// PostgreSQL runs transactions side by side: without the lock, a refresh
 /// that read its token just before an expiry committed would add live tokens
 /// to the expired tree (the expiry's UPDATE never sees rows committed after
-/// it started). A transaction-scoped advisory lock closes that gap. SQLite
-/// needs none: its one writer connection runs write transactions one after
-/// another.
+/// it started). A transaction-scoped advisory lock closes that gap. SQLite,
+/// with its one writer, needs none.
 pub(super) async fn lock(txn: &DatabaseTransaction, ids: &[Uuid]) -> Result<bool> {
     let keys: Vec<String> = ids.iter().map(Uuid::to_string).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -372,8 +375,7 @@ pub(super) async fn find_by_jti(
     db: &impl ConnectionTrait,
     jti: Uuid,
 ) -> Result<Option<(tokens::Model, Option<users::Model>)>> {
-    // `jti` is unique: `all` returns at most one row, without the bound
-    // `LIMIT` of `one`, which makes SQLite re-plan the statement every time.
+    // `all`: `jti` is unique, and `one`'s bound `LIMIT` re-plans on SQLite.
     Ok(tokens::Entity::find()
         .filter(tokens::Column::Jti.eq(jti))
         .find_also_related(users::Entity)
