@@ -70,11 +70,14 @@ pub(super) use open::{open, prepared};
 pub const LAST_SEEN_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 fn decode(row: Option<PgRow>) -> Result<Found> {
-    row.map(|row| decode_row(&QueryResult::from(row)))
-        .transpose()
+    Ok(row
+        .map(|row| decode_row(&QueryResult::from(row)))
+        .transpose()?)
 }
 
-fn decode_row(row: &QueryResult) -> Result<(tokens::Model, Option<users::Model>)> {
+fn decode_row(
+    row: &QueryResult,
+) -> std::result::Result<(tokens::Model, Option<users::Model>), sea_orm::DbErr> {
     let token = tokens::Model::from_query_result(row, "A_")?;
     let user = users::Model::from_query_result_optional(row, "B_")?;
     Ok((token, user))

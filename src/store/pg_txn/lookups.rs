@@ -19,6 +19,7 @@ use std::{
 use entity::{tokens, users};
 use sea_orm::{
     DbErr,
+    error::ConnAcquireErr,
     sqlx::{self, postgres::PgRow},
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -28,7 +29,6 @@ use super::{Found, decode_row};
 use crate::{
     db::pg_conns::{PgConns, sqlx_error, still_usable},
     error::{Error, Result},
-    telemetry,
 };
 
 /// Statements in flight at once: one per core of the machine this was
@@ -53,7 +53,7 @@ pub struct Lookups {
     conns: Arc<PgConns>,
     /// Statements sent so far (read by the tests).
     #[cfg(test)]
-    pub(in crate::store) groups: Arc<std::sync::atomic::AtomicU64>,
+    pub(in crate::store) groups: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Lookups {
@@ -89,13 +89,14 @@ impl Lookups {
         self.conns
             .within(async {
                 let (reply, answer) = oneshot::channel();
+                // Readers gone: as a closed pool would answer.
+                let stopped =
+                    || Error::from(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed));
                 self.queue
                     .send(Ask { jti, reply })
                     .await
-                    .map_err(|_| unavailable("the registry's readers stopped"))?;
-                answer
-                    .await
-                    .unwrap_or_else(|_| Err(unavailable("the registry's readers stopped")))
+                    .map_err(|_| stopped())?;
+                answer.await.unwrap_or_else(|_| Err(stopped()))
             })
             .await
     }
@@ -129,10 +130,10 @@ async fn serve(conns: Arc<PgConns>, asks: Arc<Mutex<mpsc::Receiver<Ask>>>, group
                 }
             }
             Err(e) => {
-                // Every look-up of the group fails as the statement did.
-                let why = e.to_string();
+                // Every look-up of the group fails as the statement did, each
+                // sorted (unavailable or not) and counted as one of its own.
                 for ask in group {
-                    let _ = ask.reply.send(Err(unavailable(&why)));
+                    let _ = ask.reply.send(Err(Error::from(e.clone())));
                 }
             }
         }
@@ -143,7 +144,7 @@ async fn serve(conns: Arc<PgConns>, asks: Arc<Mutex<mpsc::Receiver<Ask>>>, group
 async fn read(
     conns: &Arc<PgConns>,
     jtis: &[Uuid],
-) -> std::result::Result<HashMap<Uuid, (tokens::Model, Option<users::Model>)>, Error> {
+) -> std::result::Result<HashMap<Uuid, (tokens::Model, Option<users::Model>)>, DbErr> {
     const SQL: &str = pg_token_query!("WHERE t.jti = ANY($1)");
     let mut lent = conns.lend().await?;
     let rows: std::result::Result<Vec<PgRow>, DbErr> = sqlx::query(SQL)
@@ -161,9 +162,4 @@ async fn read(
             Ok((token.jti, (token, user)))
         })
         .collect()
-}
-
-fn unavailable(why: impl std::fmt::Display) -> Error {
-    telemetry::metrics::db_error("unavailable");
-    Error::Unavailable(DbErr::Custom(format!("postgres: {why}")))
 }
