@@ -139,6 +139,18 @@ obtain_pair() {
     echo "$(echo "$body" | json_field access) $(echo "$body" | json_field refresh)"
 }
 
+# rotation_chains CONNECTIONS: prints the refresh tokens of CONNECTIONS + 1
+# fresh pairs of the bench user, comma-separated: with rotation, each wrk
+# connection follows a chain of its own (rotate.lua).
+rotation_chains() {
+    local heads="" pair
+    for _ in $(seq 0 "$1"); do
+        read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
+        heads="$heads${heads:+,}$pair"
+    done
+    echo "$heads"
+}
+
 # Forgets the server's peak RSS so far (Linux: clear_refs 5).
 reset_peak_rss() {
     echo 5 >"/proc/$SERVER_PID/clear_refs" 2>/dev/null || true

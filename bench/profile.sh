@@ -37,20 +37,12 @@ export BENCH_REFRESH="$REFRESH"
 # fresh pair: the warm-up uses its chains up, so the sampled run gets new
 # ones (presented again, a rotated token is refused, and that path is not
 # the one to profile).
-rotation_chains() {
-    local heads="" pair
-    for _ in $(seq 0 16); do
-        read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
-        heads="$heads${heads:+,}$pair"
-    done
-    echo "$heads"
-}
 script=refresh
 [ "$TOKEND_ROTATE_REFRESH_TOKENS" = true ] && script=rotate
 export BENCH_REFRESH_TOKENS=""
-[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains)"
+[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains 16)"
 wrk_run "$script" /api/v1/token/refresh 2 16 >/dev/null
-[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains)"
+[ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains 16)"
 # PERF_DATA=FILE keeps the samples, for perf report of your own.
 PERF_DATA="${PERF_DATA:-$WORK/perf.data}"
 perf record -q -F 999 -g -p "$SERVER_PID" -o "$PERF_DATA" -- sleep "$SECONDS_TO_SAMPLE" \

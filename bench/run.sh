@@ -123,25 +123,17 @@ me_during_obtain
 
 # Refresh with rotation on: the server restarted with rotation, each wrk
 # connection following its own chain from a fresh pair.
-rotation_chains() {
-    local heads="" pair
-    for _ in $(seq 0 "$CONNECTIONS"); do
-        read -r _ pair <<<"$(obtain_pair "$BENCH_USER" "$BENCH_PASSWORD")"
-        heads="$heads${heads:+,}$pair"
-    done
-    echo "$heads"
-}
 rotating_refresh() {
     local name="refresh+rotate" line cpu_before machine_before
     stop_server
     TOKEND_ROTATE_REFRESH_TOKENS=true start_server
     log "scenario $name"
     if [ "$WARMUP" -gt 0 ]; then
-        BENCH_REFRESH_TOKENS="$(rotation_chains)" \
+        BENCH_REFRESH_TOKENS="$(rotation_chains "$CONNECTIONS")" \
             wrk_run rotate /api/v1/token/refresh "$WARMUP" "$CONNECTIONS" >/dev/null
     fi
     export BENCH_REFRESH_TOKENS
-    BENCH_REFRESH_TOKENS="$(rotation_chains)"
+    BENCH_REFRESH_TOKENS="$(rotation_chains "$CONNECTIONS")"
     reset_peak_rss
     cpu_before="$(cpu_ticks)"
     machine_before="$(machine_ticks)"
