@@ -111,25 +111,37 @@ impl PgConns {
         let idle = self.lock_idle().pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => {
-                let mut conn = PgConnection::connect_with(&self.options)
-                    .await
-                    .map_err(sqlx_error)?;
-                if let Some(setup) = self.setup.get() {
-                    sqlx::raw_sql(AssertSqlSafe(setup.clone()))
-                        .execute(&mut conn)
-                        .await
-                        .map_err(sqlx_error)?;
-                }
-                self.opened.fetch_add(1, Ordering::Relaxed);
-                conn
-            }
+            None => self.connect().await?,
         };
         Ok(Lent {
             conn: Some(conn),
             conns: Arc::clone(self),
             _permit: permit,
         })
+    }
+
+    /// A new connection, set up as the lent ones are, for a caller that
+    /// holds it for itself: it is not one of the `max`.
+    pub async fn connect(&self) -> Result<PgConnection, DbErr> {
+        if self.is_closed() {
+            return Err(DbErr::ConnectionAcquire(ConnAcquireErr::ConnectionClosed));
+        }
+        let mut conn = PgConnection::connect_with(&self.options)
+            .await
+            .map_err(sqlx_error)?;
+        if let Some(setup) = self.setup.get() {
+            sqlx::raw_sql(AssertSqlSafe(setup.clone()))
+                .execute(&mut conn)
+                .await
+                .map_err(sqlx_error)?;
+        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Has `sql` run on every connection opened from now on, before it is

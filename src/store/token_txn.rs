@@ -72,7 +72,9 @@ impl TokenStore {
     /// write: the locks are held meanwhile.
     pub async fn open(&self, jti: Uuid, lock: Option<TreeLock>) -> Result<Opened> {
         if let (Some(conns), Some(lock)) = (&self.pg, lock) {
-            let (found, txn) = pg_txn::open(conns, jti, lock == TreeLock::Shared).await?;
+            let registrations = self.groups.as_ref().map(|g| &g.registrations);
+            let (found, txn) =
+                pg_txn::open(conns, jti, lock == TreeLock::Shared, registrations).await?;
             return Ok(Opened { found, txn });
         }
         Ok(Opened {
@@ -89,7 +91,11 @@ impl Opened {
     }
 
     /// [`TokenStore::write`], in the transaction [`TokenStore::open`]
-    /// began when it did.
+    /// began when it did. There, on PostgreSQL, a registration of known
+    /// devices made before any other write is committed apart, with
+    /// other refreshes' (`pg_txn::Registrations`), while the transaction
+    /// holds its locks: the job must write nothing after it, and fail
+    /// after it only for the registration's own outcome.
     pub async fn write<T, F, Fut>(self, store: &TokenStore, job: F) -> Result<T>
     where
         F: FnOnce(TokenTxn) -> Fut + Send + 'static,

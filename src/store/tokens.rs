@@ -120,7 +120,7 @@ pub struct TokenStore {
     /// PostgreSQL: those write transactions on held connections, and that
     /// look-up in groups on them.
     pub(super) pg: Option<Arc<PgConns>>,
-    pub(super) lookups: Option<super::pg_txn::Lookups>,
+    pub(super) groups: Option<super::pg_txn::Groups>,
 }
 
 impl TokenStore {
@@ -142,13 +142,13 @@ impl TokenStore {
         });
         // The hot path's statements, prepared on each held connection.
         let pg = (db.pg_conns()).inspect(|conns| conns.on_connect(&super::pg_txn::prepared()));
-        let lookups = pg.clone().map(super::pg_txn::Lookups::start);
+        let groups = pg.clone().map(super::pg_txn::Groups::start);
         TokenStore {
             db,
             reader,
             writer,
             pg,
-            lookups,
+            groups,
         }
     }
 
@@ -159,7 +159,7 @@ impl TokenStore {
         TokenStore {
             writer: None,
             pg: None,
-            lookups: None,
+            groups: None,
             ..TokenStore::new(db)
         }
     }
@@ -167,7 +167,7 @@ impl TokenStore {
     /// A token's row and its user (`None` when the row has no user or the
     /// user is gone), outside any transaction: on SQLite on the calling
     /// thread (through sea-orm when that fails or meets a value it cannot
-    /// read), on PostgreSQL in a group of look-ups (`pg_txn::Lookups`).
+    /// read), on PostgreSQL in a group of look-ups (`pg_txn::Groups`).
     pub async fn find_by_jti(
         &self,
         jti: Uuid,
@@ -179,8 +179,8 @@ impl TokenStore {
                 Ok(Found::Undecodable) | Err(_) => {}
             }
         }
-        if let Some(lookups) = &self.lookups {
-            return lookups.find(jti).await;
+        if let Some(groups) = &self.groups {
+            return groups.lookups.find(jti).await;
         }
         find_by_jti(&self.db.read, jti).await
     }

@@ -20,7 +20,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Found, PgTxn, State, decode_row, key, lock_function};
+use super::{Found, PgTxn, Registrations, State, decode_row, key, lock_function};
 use crate::{
     db::pg_conns::{PgConns, sqlx_error, still_usable},
     error::{Error, Result},
@@ -84,11 +84,13 @@ fn opening(jti: Uuid, shared: bool) -> String {
 /// Begins a write transaction holding the locks of `jti`'s tree and user
 /// (tree first, shared when `shared`) and reads the token under them. The
 /// transaction is `None` when there is no such token: it has then been
-/// rolled back.
+/// rolled back. A registration before any other write goes to
+/// `registrations`, when given.
 pub(in crate::store) async fn open(
     conns: &Arc<PgConns>,
     jti: Uuid,
     shared: bool,
+    registrations: Option<&Registrations>,
 ) -> Result<(Found, Option<PgTxn>)> {
     conns
         .within(async {
@@ -139,6 +141,9 @@ pub(in crate::store) async fn open(
                 held,
                 read: Some((jti, found.clone())),
                 device,
+                registrations: registrations.cloned(),
+                wrote: false,
+                apart: false,
             };
             Ok((found, Some(PgTxn(Arc::new(tokio::sync::Mutex::new(state))))))
         })

@@ -1,7 +1,7 @@
 //! A registration on PostgreSQL: its device and rows in one statement.
 
 use entity::tokens;
-use sea_orm::sqlx;
+use sea_orm::sqlx::{self, Postgres, postgres::PgArguments, query::Query};
 use uuid::Uuid;
 
 use super::{LAST_SEEN_STEP, PgTxn, State};
@@ -24,11 +24,12 @@ macro_rules! insert_tokens {
     };
 }
 
-const WITHOUT_DEVICE: &str = concat!(insert_tokens!(), "SELECT r.* FROM ", unnest_rows!());
+pub(super) const WITHOUT_DEVICE: &str =
+    concat!(insert_tokens!(), "SELECT r.* FROM ", unnest_rows!());
 /// One row, or two (a rotation's), of a known device: their values as
 /// parameters, which PostgreSQL plans and binds more cheaply than eleven
 /// one-element arrays unnested.
-pub(super) const ONE_ROW: &str = concat!(
+const ONE_ROW: &str = concat!(
     insert_tokens!(),
     "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 );
@@ -86,6 +87,16 @@ impl PgTxn {
         if rows.is_empty() && device.is_none() {
             return Ok(true);
         }
+        if device.is_none()
+            && !state.wrote
+            && let Some(registrations) = state.registrations.clone()
+        {
+            // Committed, or not, before the transaction ends: it must not
+            // write after this, nor fail for anything but the registration.
+            state.apart = true;
+            return registrations.register(rows).await;
+        }
+        state.wrote = true;
         if device.is_none() && rows.len() <= 2 {
             let sql = if rows.len() == 1 { ONE_ROW } else { TWO_ROWS };
             let mut query = sqlx::query(sql);
@@ -106,26 +117,12 @@ impl PgTxn {
             let done = query.execute(state.conn().await?).await;
             return outcome(&mut state, done);
         }
-        fn column<T>(rows: &[tokens::Model], f: impl Fn(&tokens::Model) -> T) -> Vec<T> {
-            rows.iter().map(f).collect()
-        }
         let sql = if device.is_some() {
             WITH_DEVICE
         } else {
             WITHOUT_DEVICE
         };
-        let mut query = sqlx::query(sql)
-            .bind(column(&rows, |r| r.id))
-            .bind(column(&rows, |r| r.jti))
-            .bind(column(&rows, |r| r.token_type.clone()))
-            .bind(column(&rows, |r| r.parent_id))
-            .bind(column(&rows, |r| r.root_id))
-            .bind(column(&rows, |r| r.user_id))
-            .bind(column(&rows, |r| r.issued_at))
-            .bind(column(&rows, |r| r.expires_at))
-            .bind(column(&rows, |r| r.expired_at))
-            .bind(column(&rows, |r| r.rotated_at))
-            .bind(column(&rows, |r| r.device_id));
+        let mut query = rows_query(sql, &rows);
         if let Some(device) = device {
             query = query
                 .bind(Uuid::now_v7())
@@ -138,6 +135,29 @@ impl PgTxn {
         let done = query.execute(state.conn().await?).await;
         outcome(&mut state, done)
     }
+}
+
+/// `sql` with the columns of `rows` bound as its first eleven parameters,
+/// one array each, as [`unnest_rows`] reads them.
+pub(super) fn rows_query(
+    sql: &'static str,
+    rows: &[tokens::Model],
+) -> Query<'static, Postgres, PgArguments> {
+    fn column<T>(rows: &[tokens::Model], f: impl Fn(&tokens::Model) -> T) -> Vec<T> {
+        rows.iter().map(f).collect()
+    }
+    sqlx::query(sql)
+        .bind(column(rows, |r| r.id))
+        .bind(column(rows, |r| r.jti))
+        .bind(column(rows, |r| r.token_type.clone()))
+        .bind(column(rows, |r| r.parent_id))
+        .bind(column(rows, |r| r.root_id))
+        .bind(column(rows, |r| r.user_id))
+        .bind(column(rows, |r| r.issued_at))
+        .bind(column(rows, |r| r.expires_at))
+        .bind(column(rows, |r| r.expired_at))
+        .bind(column(rows, |r| r.rotated_at))
+        .bind(column(rows, |r| r.device_id))
 }
 
 /// A registration's answer: `Ok(false)` when a row points to a user or

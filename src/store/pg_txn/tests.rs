@@ -315,3 +315,4 @@ async fn a_write_past_the_deadline_is_unavailable_and_loses_its_connection() {
 mod locks;
 mod lookups;
 mod open;
+mod registrations;

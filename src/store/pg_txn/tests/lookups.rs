@@ -23,9 +23,10 @@ async fn look_ups_asked_together_go_as_one_statement_and_each_gets_its_own_row()
         return;
     };
     let lookups = store
-        .lookups
+        .groups
         .clone()
-        .expect("PostgreSQL looks up in groups");
+        .expect("PostgreSQL looks up in groups")
+        .lookups;
     let mut registered = Vec::new();
     for _ in 0..ASKED / 2 {
         registered.push(registered_root(&store, &user, now).await);

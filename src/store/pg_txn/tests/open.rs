@@ -181,9 +181,10 @@ async fn nothing_opened_is_left_behind() {
 }
 
 /// A registration from the device of the token the transaction opened,
-/// seen within LAST_SEEN_STEP, is the rows' insert alone (one row: its
-/// values as parameters), pointing to that device; later than that, the
-/// device's row is written as always.
+/// seen within LAST_SEEN_STEP, is the rows' insert alone, pointing to that
+/// device, and goes to the group writer: the transaction sends nothing but
+/// its opening. Later than that, the device's row is written as always, in
+/// the transaction.
 #[tokio::test]
 async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
     let Some(ann) = with_ann().await else {
@@ -218,15 +219,18 @@ async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
         ..row(Some(user.id), at)
     };
 
+    let statements = store.groups.clone().unwrap().registrations.statements;
     let later = now + LAST_SEEN_STEP + chrono::Duration::seconds(1);
-    for (at, sent, last_seen) in [
+    for (at, sent, grouped, last_seen) in [
         (
             now + chrono::Duration::seconds(5),
-            super::super::register::ONE_ROW,
+            "BEGIN; EXECUTE tokend_lock_shared(",
+            1,
             now,
         ),
-        (later, "WITH found AS", later),
+        (later, "WITH found AS", 0, later),
     ] {
+        let before = statements.load(std::sync::atomic::Ordering::Relaxed);
         let registered = child(at);
         let child_jti = registered.jti;
         let opened = store.open(jti, Some(TreeLock::Shared)).await.unwrap();
@@ -243,6 +247,10 @@ async fn the_opened_tokens_device_seen_lately_is_not_written_again() {
         assert!(
             queries.len() == 1 && queries[0].starts_with(sent),
             "{queries:?}"
+        );
+        assert_eq!(
+            statements.load(std::sync::atomic::Ordering::Relaxed) - before,
+            grouped
         );
         let (back, _) = store.find_by_jti(child_jti).await.unwrap().unwrap();
         assert_eq!(back.device_id, Some(phone), "one row per device");
