@@ -12,8 +12,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{SqliteThreads, advisory_locks};
-use crate::{db::Db, error::Result};
+use crate::{
+    db::{Db, pg_conns::PgConns},
+    error::Result,
+};
 
+mod postgres;
 mod sqlite;
 
 /// A username's or an address's attempts in a window.
@@ -40,11 +44,25 @@ pub struct LoginFailureStore {
     /// SQLite in a file: the counts on the calling thread, the writes in
     /// the registry writer's batches ([`sqlite`]).
     sqlite: SqliteThreads,
+    /// PostgreSQL: every statement but the purge on the registry's held
+    /// connections ([`postgres`]).
+    pg: Option<std::sync::Arc<PgConns>>,
 }
 
 impl LoginFailureStore {
     pub fn new(db: Db, sqlite: SqliteThreads) -> Self {
-        LoginFailureStore { db, sqlite }
+        let pg = db.pg_conns();
+        LoginFailureStore { db, sqlite, pg }
+    }
+
+    /// The store without its fast paths: every statement through sea-orm.
+    #[cfg(test)]
+    fn through_sea_orm(db: Db) -> Self {
+        LoginFailureStore {
+            db,
+            sqlite: SqliteThreads::default(),
+            pg: None,
+        }
     }
 
     /// The attempts `username` and `address` have made in `window`.
@@ -56,6 +74,9 @@ impl LoginFailureStore {
     ) -> Result<(Attempts, Attempts)> {
         if let Some(reader) = &self.sqlite.reader {
             return reader.with_connection(|conn| sqlite::count(conn, username, address, window));
+        }
+        if let Some(conns) = &self.pg {
+            return postgres::count(conns, username, address, window).await;
         }
         count(&self.db.read, username, address, window).await
     }
@@ -78,6 +99,9 @@ impl LoginFailureStore {
             return writer
                 .run(move |conn| sqlite::admit(conn, &username, &address, window, at, admits))
                 .await;
+        }
+        if let Some(conns) = &self.pg {
+            return postgres::admit(conns, username, address, window, at, admits).await;
         }
         let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
@@ -113,6 +137,9 @@ impl LoginFailureStore {
                 .run(move |conn| sqlite::settle_failed(conn, id, at))
                 .await;
         }
+        if let Some(conns) = &self.pg {
+            return postgres::settle_failed(conns, id, at).await;
+        }
         login_failures::Entity::update_many()
             .col_expr(login_failures::Column::Pending, Expr::value(false))
             .col_expr(login_failures::Column::FailedAt, Expr::value(at))
@@ -126,6 +153,9 @@ impl LoginFailureStore {
     pub async fn delete(&self, id: Uuid) -> Result<()> {
         if let Some(writer) = &self.sqlite.writer {
             return writer.run(move |conn| sqlite::delete(conn, id)).await;
+        }
+        if let Some(conns) = &self.pg {
+            return postgres::delete(conns, id).await;
         }
         login_failures::Entity::delete_by_id(id)
             .exec(&self.db.write)
@@ -142,6 +172,9 @@ impl LoginFailureStore {
             return writer
                 .run(move |conn| sqlite::forget_failures_up_to(conn, &username, id))
                 .await;
+        }
+        if let Some(conns) = &self.pg {
+            return postgres::forget_failures_up_to(conns, username, id).await;
         }
         login_failures::Entity::delete_many()
             .filter(login_failures::Column::Username.eq(username))
@@ -247,3 +280,6 @@ async fn count(
         attempts((a_total, a_pending, a_oldest)),
     ))
 }
+
+#[cfg(test)]
+mod tests;

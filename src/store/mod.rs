@@ -158,6 +158,23 @@ async fn test_sqlite(dir: &tempfile::TempDir) -> Db {
     db
 }
 
+/// A migrated PostgreSQL database of its own (four held connections), for
+/// the store's tests; `None` outside the suite's PostgreSQL pass.
+#[cfg(test)]
+async fn test_postgres(timeout: std::time::Duration) -> Option<(common::TestDatabase, Db)> {
+    let database = common::TestDatabase::fresh().await;
+    let url = database.postgres_url()?.to_owned();
+    let db = Db::connect(&crate::db::DbSettings {
+        url: crate::secret::Secret::new(url),
+        timeout,
+        max_connections: 4,
+    })
+    .await
+    .unwrap();
+    db.migrate().await.unwrap();
+    Some((database, db))
+}
+
 /// A token's row for the store's tests: a refresh token, the root of its
 /// own tree, expiring a day and 123 ms after `now`.
 #[cfg(test)]

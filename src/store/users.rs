@@ -6,13 +6,17 @@ use chrono::{DateTime, Utc};
 use entity::users;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, SqlErr, sea_query::Expr,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QueryResult, SqlErr, sea_query::Expr,
+    sqlx,
 };
 use uuid::Uuid;
 
 use super::SqliteThreads;
 use crate::{
-    db::Db,
+    db::{
+        Db,
+        pg_conns::{PgConns, sqlx_error, still_usable},
+    },
     error::{Error, Result},
 };
 
@@ -41,6 +45,9 @@ impl UserStore {
             && let Ok(Some(found)) = reader.user_by_name(username)
         {
             return Ok(found);
+        }
+        if let Some(conns) = self.db.pg_conns() {
+            return user_by_name(&conns, username).await;
         }
         // `username` is unique: at most one row, without the bound `LIMIT`
         // of `one`, which makes SQLite re-plan the statement every time.
@@ -197,3 +204,31 @@ pub fn new_user(
         last_login: None,
     }
 }
+
+/// PostgreSQL: the user named `username`, on a connection the registry's
+/// hot path holds (a login's look-up, without the two round trips sqlx's
+/// pool adds to each borrow).
+async fn user_by_name(conns: &Arc<PgConns>, username: &str) -> Result<Option<users::Model>> {
+    const SQL: &str = "SELECT id, username, username_key, password_hash, is_active, is_admin, \
+         created_at, last_login FROM users WHERE username = $1";
+    conns
+        .within(async {
+            let mut lent = conns.lend().await?;
+            let row = sqlx::query(SQL)
+                .bind(username.to_owned())
+                .fetch_optional(lent.conn())
+                .await
+                .map_err(sqlx_error);
+            if row.is_ok() || row.as_ref().is_err_and(still_usable) {
+                lent.give_back();
+            }
+            let user = row?
+                .map(|row| users::Model::from_query_result(&QueryResult::from(row), ""))
+                .transpose()?;
+            Ok(user)
+        })
+        .await
+}
+
+#[cfg(test)]
+mod tests;

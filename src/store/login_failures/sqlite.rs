@@ -125,6 +125,3 @@ pub(super) fn forget_failures_up_to(
         .execute((username, uuid(&id)))
         .map(drop)
 }
-
-#[cfg(test)]
-mod tests;

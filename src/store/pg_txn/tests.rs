@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::LAST_SEEN_STEP;
 use crate::{
-    db::{Db, DbSettings},
+    db::Db,
     error::Error,
     store::test_row as row,
     store::{
@@ -27,17 +27,7 @@ use crate::{
 
 /// A migrated database of its own, on PostgreSQL only.
 async fn postgres(timeout: Duration) -> Option<(common::TestDatabase, Db)> {
-    let database = common::TestDatabase::fresh().await;
-    let url = database.postgres_url()?.to_owned();
-    let db = Db::connect(&DbSettings {
-        url: crate::secret::Secret::new(url),
-        timeout,
-        max_connections: 4,
-    })
-    .await
-    .unwrap();
-    db.migrate().await.unwrap();
-    Some((database, db))
+    crate::store::test_postgres(timeout).await
 }
 
 async fn ann(db: &Db, now: DateTime<Utc>) -> users::Model {

@@ -1,11 +1,17 @@
-//! The throttle's statements off sqlx count and write exactly what sea-orm's
-//! do, on the same rows.
+//! The throttle's statements off sea-orm (SQLite's threads, PostgreSQL's
+//! held connections) count and write exactly what sea-orm's do, on the
+//! same rows.
 
-use chrono::{Duration, Utc};
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, SubsecRound, Utc};
 use entity::login_failures;
 use sea_orm::{EntityTrait, QueryOrder};
 
-use crate::store::{Attempts, LoginFailureStore, SqliteThreads, TokenStore, Window, test_sqlite};
+use crate::{
+    db::Db,
+    store::{Attempts, LoginFailureStore, TokenStore, Window, test_postgres, test_sqlite},
+};
 
 #[tokio::test]
 async fn off_sqlx_the_throttle_counts_and_writes_what_sea_orm_does() {
@@ -15,8 +21,25 @@ async fn off_sqlx_the_throttle_counts_and_writes_what_sea_orm_does() {
     let threads = tokens.sqlite_threads();
     assert!(threads.reader.is_some() && threads.writer.is_some());
     let fast = LoginFailureStore::new(db.clone(), threads);
-    let slow = LoginFailureStore::new(db.clone(), SqliteThreads::default());
-    let now = Utc::now();
+    counts_and_writes_what_sea_orm_does(&db, fast).await;
+}
+
+/// On PostgreSQL only (the suite's PostgreSQL pass).
+#[tokio::test]
+async fn on_held_connections_the_throttle_counts_and_writes_what_sea_orm_does() {
+    let Some((_database, db)) = test_postgres(StdDuration::from_secs(30)).await else {
+        return;
+    };
+    let fast = LoginFailureStore::new(db.clone(), Default::default());
+    assert!(fast.pg.is_some(), "PostgreSQL has held connections");
+    counts_and_writes_what_sea_orm_does(&db, fast).await;
+}
+
+/// `fast` and a store through sea-orm write attempts in turn; each counts
+/// what the other does, and reads back alike.
+async fn counts_and_writes_what_sea_orm_does(db: &Db, fast: LoginFailureStore) {
+    let slow = LoginFailureStore::through_sea_orm(db.clone());
+    let now = Utc::now().trunc_subsecs(6);
     let window = Window {
         since: now - Duration::hours(1),
         stale_before: now - Duration::seconds(60),
