@@ -157,15 +157,10 @@ impl Registry {
     /// Writes the registration of tokens issued to a user who logged in:
     /// refused when the user was deleted meanwhile.
     async fn register_new(&self, registration: Registration) -> Result<()> {
-        self.store
-            .write(|txn| async move {
-                if txn.register(registration).await? {
-                    Ok(())
-                } else {
-                    Err(Error::NoActiveAccount)
-                }
-            })
-            .await
+        match self.store.register_alone(registration).await? {
+            true => Ok(()),
+            false => Err(Error::NoActiveAccount),
+        }
     }
 
     fn sign_container(

@@ -120,6 +120,21 @@ where
         .await
 }
 
+/// A registration on its own: one statement, sent without `BEGIN` and
+/// `COMMIT`, so its own transaction.
+pub(super) async fn register_alone(
+    conns: &Arc<PgConns>,
+    registration: super::Registration,
+) -> Result<bool> {
+    conns
+        .within(async {
+            let txn = PgTxn::new(conns.lend().await?, false);
+            txn.0.lock().await.alone = true;
+            run(txn, |txn| async move { txn.register(registration).await }).await
+        })
+        .await
+}
+
 /// [`write`] in the transaction [`open`] began.
 pub(super) async fn write_in<T, F, Fut>(conns: &Arc<PgConns>, txn: PgTxn, job: F) -> Result<T>
 where
@@ -194,6 +209,8 @@ struct State {
     registrations: Option<Registrations>,
     wrote: bool,
     apart: bool,
+    /// Sends its one statement outside any transaction ([`register_alone`]).
+    alone: bool,
 }
 
 impl PgTxn {
@@ -208,6 +225,7 @@ impl PgTxn {
             registrations: None,
             wrote: false,
             apart: false,
+            alone: false,
         })))
     }
 }
@@ -222,7 +240,7 @@ impl State {
     /// [`open`] read is then no longer the latest.
     async fn conn(&mut self) -> Result<&mut sqlx::PgConnection> {
         self.read = None;
-        if !self.begun {
+        if !self.begun && !self.alone {
             let begun = sqlx::raw_sql("BEGIN").execute(self.lent.conn()).await;
             self.check(begun)?;
             self.begun = true;

@@ -44,6 +44,32 @@ impl TokenStore {
     }
 }
 
+impl TokenStore {
+    /// A registration written on its own, as by a [`write`](Self::write)
+    /// whose job only registers: `Ok(false)` when a row points to a user or
+    /// parent that is gone, and nothing is written. On PostgreSQL its one
+    /// statement is sent without `BEGIN` and `COMMIT`.
+    pub async fn register_alone(&self, registration: Registration) -> Result<bool> {
+        if let (None, Some(conns)) = (&self.writer, &self.pg) {
+            return pg_txn::register_alone(conns, registration).await;
+        }
+        let registered = self
+            .write(|txn| async move {
+                match txn.register(registration).await? {
+                    true => Ok(()),
+                    // Rolled back.
+                    false => Err(Error::TokenNotValid),
+                }
+            })
+            .await;
+        match registered {
+            Ok(()) => Ok(true),
+            Err(Error::TokenNotValid) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// How [`TokenStore::open`] locks the token's tree and user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TreeLock {

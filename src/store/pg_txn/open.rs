@@ -144,6 +144,7 @@ pub(in crate::store) async fn open(
                 registrations: registrations.cloned(),
                 wrote: false,
                 apart: false,
+                alone: false,
             };
             Ok((found, Some(PgTxn(Arc::new(tokio::sync::Mutex::new(state))))))
         })

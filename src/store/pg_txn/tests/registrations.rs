@@ -160,3 +160,68 @@ async fn refreshes_holding_every_lent_connection_still_register() {
         assert!(store.find_by_jti(child.jti).await.unwrap().is_some());
     }
 }
+
+/// A login's registration is one statement sent on its own: no `BEGIN`,
+/// no `COMMIT`; refused, it writes nothing and keeps its connection.
+#[tokio::test]
+async fn a_registration_alone_is_one_statement_its_own_transaction() {
+    let Some(Ann {
+        _database: _kept,
+        db,
+        mut watcher,
+        store,
+        now,
+        user,
+    }) = with_ann().await
+    else {
+        return;
+    };
+    let from_phone = |rows| Registration {
+        rows,
+        device: Some(Device {
+            user_id: user.id,
+            user_agent: "phone".into(),
+            client_address: "10.0.0.1".into(),
+            seen_at: now,
+        }),
+    };
+    let root = row(Some(user.id), now);
+    assert!(
+        store
+            .register_alone(from_phone(vec![root.clone()]))
+            .await
+            .unwrap()
+    );
+    let (back, _) = find_by_jti(&db.read, root.jti).await.unwrap().unwrap();
+    assert_eq!(back.jti, root.jti);
+    assert!(back.device_id.is_some(), "the device came with the row");
+    let last: Vec<String> = sqlx::query_scalar(
+        "SELECT query FROM pg_stat_activity \
+         WHERE state = 'idle' AND datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut watcher)
+    .await
+    .unwrap();
+    assert!(
+        last.iter().any(|q| q.starts_with("WITH found AS")),
+        "the registration was the connection's last statement: {last:?}"
+    );
+
+    let conns = store.pg.clone().unwrap();
+    let opened = conns.opened();
+    let orphan = row(Some(Uuid::new_v4()), now);
+    let orphan_jti = orphan.jti;
+    assert!(!store.register_alone(only(orphan)).await.unwrap());
+    assert!(find_by_jti(&db.read, orphan_jti).await.unwrap().is_none());
+    assert!(
+        store
+            .register_alone(only(row(Some(user.id), now)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        conns.opened(),
+        opened,
+        "the refused one kept its connection"
+    );
+}
