@@ -181,6 +181,16 @@ impl Lent {
             .expect("a lent connection is there until it is given back")
     }
 
+    /// Gives the connection back when its last statement was answered, with
+    /// a result or an error of the server's (`done`); drops it otherwise.
+    /// Only for a connection that holds no transaction.
+    pub fn give_back_unless_broken<T>(self, done: Result<T, DbErr>) -> Result<T, DbErr> {
+        if done.as_ref().is_ok() || done.as_ref().is_err_and(still_usable) {
+            self.give_back();
+        }
+        done
+    }
+
     /// Puts the connection back among the idle ones. Only for a connection
     /// that answered its last statement and holds no transaction.
     pub fn give_back(mut self) {

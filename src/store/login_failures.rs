@@ -105,11 +105,7 @@ impl LoginFailureStore {
         }
         let _turn = self.db.write_turn().await;
         let txn = self.db.write.begin().await?;
-        // Username first, then address: every admission takes them in this order.
-        let (by_name, by_address) = (
-            format!("login-username:{username}"),
-            format!("login-address:{address}"),
-        );
+        let [by_name, by_address] = lock_names(username, address);
         advisory_locks(&txn, &[&by_name, &by_address]).await?;
         let (by_username, by_address) = count(&txn, username, address, window).await?;
         if !admits(&by_username, &by_address) {
@@ -198,6 +194,15 @@ impl LoginFailureStore {
             .await?;
         Ok(result.rows_affected)
     }
+}
+
+/// The names of the locks an admission takes, username first, then
+/// address: every admission, on any path, takes them in this order.
+fn lock_names(username: &str, address: &str) -> [String; 2] {
+    [
+        format!("login-username:{username}"),
+        format!("login-address:{address}"),
+    ]
 }
 
 /// The attempts `username` and `address` have each made in `window`: those

@@ -15,7 +15,7 @@ use super::SqliteThreads;
 use crate::{
     db::{
         Db,
-        pg_conns::{PgConns, sqlx_error, still_usable},
+        pg_conns::{PgConns, sqlx_error},
     },
     error::{Error, Result},
 };
@@ -219,10 +219,8 @@ async fn user_by_name(conns: &Arc<PgConns>, username: &str) -> Result<Option<use
                 .fetch_optional(lent.conn())
                 .await
                 .map_err(sqlx_error);
-            if row.is_ok() || row.as_ref().is_err_and(still_usable) {
-                lent.give_back();
-            }
-            let user = row?
+            let user = lent
+                .give_back_unless_broken(row)?
                 .map(|row| users::Model::from_query_result(&QueryResult::from(row), ""))
                 .transpose()?;
             Ok(user)

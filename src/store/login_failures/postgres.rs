@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::{Attempts, Window};
 use crate::{
-    db::pg_conns::{Lent, PgConns, sqlx_error, still_usable},
+    db::pg_conns::{PgConns, sqlx_error, still_usable},
     error::Result,
     store::lock_key,
 };
@@ -56,7 +56,7 @@ pub(super) async fn count(
         .within(async {
             let mut lent = conns.lend().await?;
             let counted = count_on(lent.conn(), username, address, window).await;
-            Ok(give_back_unless_broken(lent, counted)?)
+            Ok(lent.give_back_unless_broken(counted)?)
         })
         .await
 }
@@ -107,10 +107,11 @@ pub(super) async fn admit(
     admits: impl FnOnce(&Attempts, &Attempts) -> bool,
 ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
     // Integers only: nothing here is a client's text.
+    let [by_name, by_address] = super::lock_names(username, address);
     let begin = format!(
         "BEGIN; SELECT pg_advisory_xact_lock({}), pg_advisory_xact_lock({})",
-        lock_key(&format!("login-username:{username}")),
-        lock_key(&format!("login-address:{address}")),
+        lock_key(&by_name),
+        lock_key(&by_address),
     );
     conns
         .within(async {
@@ -147,7 +148,7 @@ pub(super) async fn admit(
                 Err(_) => return Err(admitted.unwrap_err().into()),
             };
             let ended = sqlx::raw_sql(end).execute(lent.conn()).await;
-            let ended = give_back_unless_broken(lent, ended.map_err(sqlx_error));
+            let ended = lent.give_back_unless_broken(ended.map_err(sqlx_error));
             let admitted = admitted?;
             ended?;
             Ok(admitted)
@@ -181,20 +182,8 @@ async fn execute(
         .within(async {
             let mut lent = conns.lend().await?;
             let done = query.execute(lent.conn()).await.map_err(sqlx_error);
-            give_back_unless_broken(lent, done)?;
+            lent.give_back_unless_broken(done)?;
             Ok(())
         })
         .await
-}
-
-/// `done`, the connection given back when it answered (with an error of
-/// the server's or not), dropped otherwise.
-fn give_back_unless_broken<T>(
-    lent: Lent,
-    done: std::result::Result<T, DbErr>,
-) -> std::result::Result<T, DbErr> {
-    if done.as_ref().is_ok() || done.as_ref().is_err_and(still_usable) {
-        lent.give_back();
-    }
-    done
 }

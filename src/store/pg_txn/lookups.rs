@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use super::{Found, decode_row};
 use crate::{
-    db::pg_conns::{PgConns, sqlx_error, still_usable},
+    db::pg_conns::{PgConns, sqlx_error},
     error::{Error, Result},
 };
 
@@ -152,10 +152,7 @@ async fn read(
         .fetch_all(lent.conn())
         .await
         .map_err(sqlx_error);
-    if rows.is_ok() || rows.as_ref().is_err_and(still_usable) {
-        lent.give_back();
-    }
-    rows?
+    lent.give_back_unless_broken(rows)?
         .into_iter()
         .map(|row| {
             let (token, user) = decode_row(&sea_orm::QueryResult::from(row))?;
