@@ -123,3 +123,28 @@ fn create_private_file(path: &std::path::Path) -> anyhow::Result<()> {
         .map(drop)
         .with_context(|| format!("database_url: cannot create {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    /// `.cargo/config.toml` builds SQLite without the page cache shared by
+    /// every connection and without memory statistics: each took a
+    /// process-wide mutex, on every page and every allocation.
+    #[test]
+    fn sqlite_is_built_without_process_wide_locks() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let mut statement = conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+    }
+}
