@@ -1,42 +1,43 @@
-//! SQLite: the registry's write transactions on one thread of their own,
-//! committed in groups.
+//! SQLite: the registry's write transactions, committed in groups on one
+//! connection.
 //!
 //! Through sqlx, each statement of a registration was a hand-off to the
 //! connection's thread and back, and the sixteen requests of a load took
 //! turns on the one writer connection: a quarter of the CPU went to the
 //! kernel's scheduler (`bench/profile-refresh.md`). Here a request queues
-//! its job and waits for one answer. The writer thread takes every job
+//! its job and waits for one answer. One task at a time takes every job
 //! waiting, runs each in a savepoint of one transaction, and commits them
 //! together: a job that fails is rolled back to its savepoint and fails
 //! alone, and no job hears it succeeded before the commit that holds it, so
 //! no client ever holds a token the registry lacks.
 //!
-//! A job's statements run on this thread, in place: the registry's
-//! operations on SQLite ([`super::sqlite_txn`]) never wait, so a job's
-//! future is done after one poll.
+//! That task is spawned by the job that finds none running, and ends when
+//! the queue is empty. It runs on tokio's workers: a thread of its own had
+//! to be woken for every batch, and woke every caller from outside the
+//! runtime, and on this project's virtual machine a wake-up on the other
+//! core costs about 25 µs with that core idle meanwhile
+//! (`bench/profile-refresh.md`). A job's statements run in place: the
+//! registry's operations on SQLite ([`super::sqlite_txn`]) never wait, so a
+//! job's future is done after one poll, and a batch holds its worker for
+//! as long as SQLite takes to commit it.
 //!
 //! The queue is bounded: a request waits for room up to `database_timeout`,
 //! then gets a 503, as it would waiting for a connection.
 
 use std::{
+    collections::VecDeque,
     future::Future,
     path::PathBuf,
-    sync::{
-        Arc, Mutex, PoisonError,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, MutexGuard, PoisonError, atomic::AtomicU64},
     time::Duration,
 };
 
-use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::Connection;
+use tokio::sync::{Semaphore, oneshot};
 
-use super::{
-    TokenTxn,
-    sqlite_checkpoints::{BACKSTOP_PAGES, CHECKPOINT_EVERY, Checkpoints},
-    sqlite_txn::{Conn, unavailable},
-};
+use super::{TokenTxn, sqlite_checkpoints::Checkpoints, sqlite_txn::unavailable};
 use crate::{error::Result, telemetry};
+use connection::{Writer, open};
 use jobs::{Job, Queued};
 
 /// Jobs waiting for the writer at most; more wait for room.
@@ -46,17 +47,34 @@ pub const QUEUE_CAPACITY: usize = 1024;
 /// the other writers (sqlx's) wait for it.
 const MAX_BATCH: usize = 128;
 
-/// The queue to the writer thread; the thread stops when the last clone of
-/// its writer is dropped.
+/// The queue to the writer; its connection is closed when the last clone
+/// of the writer is dropped and no batch runs.
 pub struct SqliteWriter {
-    queue: mpsc::Sender<Box<dyn Queued>>,
+    shared: Arc<Shared>,
     timeout: Duration,
-    /// Batches the thread has committed or failed (read by the tests).
+    /// Batches committed or failed (read by the tests).
     #[cfg_attr(not(test), allow(dead_code))]
     batches: Arc<AtomicU64>,
     /// Checkpoints the checkpointing thread made (read by the tests).
     #[cfg(test)]
     checkpoints: Option<Arc<AtomicU64>>,
+}
+
+/// What the callers and the task that runs the batches share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// One permit per job the queue has room for.
+    room: Semaphore,
+    /// Taken by the one task that runs batches, and by nothing else.
+    writer: Mutex<Writer>,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+struct Queue {
+    jobs: VecDeque<Box<dyn Queued>>,
+    /// Whether a task runs the batches now (it takes every job queued
+    /// before it stops).
+    leading: bool,
 }
 
 impl SqliteWriter {
@@ -76,7 +94,6 @@ impl SqliteWriter {
         gate: Option<Arc<tokio::sync::Mutex<()>>>,
         capacity: usize,
     ) -> std::io::Result<Self> {
-        let (queue, jobs) = mpsc::channel(capacity.max(1));
         let batches = Arc::new(AtomicU64::new(0));
         let file = path.clone();
         let checkpoints = Checkpoints::start(move || open(&file, timeout))
@@ -89,17 +106,22 @@ impl SqliteWriter {
         let writer = Writer {
             path,
             busy_timeout: timeout,
-            gate,
             conn: None,
             batches: Arc::clone(&batches),
             checkpoints,
             commits: 0,
         };
-        std::thread::Builder::new()
-            .name("tokend-sqlite-writer".into())
-            .spawn(move || writer.serve(jobs))?;
+        let shared = Shared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                leading: false,
+            }),
+            room: Semaphore::new(capacity.max(1)),
+            writer: Mutex::new(writer),
+            gate,
+        };
         Ok(SqliteWriter {
-            queue,
+            shared: Arc::new(shared),
             timeout,
             batches,
             #[cfg(test)]
@@ -137,8 +159,8 @@ impl SqliteWriter {
         job: Box<dyn Queued>,
         answer: oneshot::Receiver<Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, self.queue.send(job)).await {
-            Ok(Ok(())) => {}
+        match tokio::time::timeout(self.timeout, self.shared.room.acquire()).await {
+            Ok(Ok(permit)) => permit.forget(),
             Ok(Err(_)) => return Err(unavailable("the SQLite writer stopped")),
             Err(_) => {
                 return Err(unavailable(
@@ -146,15 +168,35 @@ impl SqliteWriter {
                 ));
             }
         }
-        telemetry::metrics::registry_writes_waiting(self.waiting());
+        let (lead, waiting) = {
+            let mut queue = self.shared.queue();
+            queue.jobs.push_back(job);
+            (
+                !std::mem::replace(&mut queue.leading, true),
+                queue.jobs.len(),
+            )
+        };
+        telemetry::metrics::registry_writes_waiting(waiting);
+        if lead {
+            // A task of its own: a caller that gives up (its request
+            // dropped) must not take the batches' runner with it.
+            tokio::spawn(Arc::clone(&self.shared).lead());
+        }
         answer
             .await
             .unwrap_or_else(|_| Err(unavailable("the SQLite writer stopped")))
     }
 
     /// Jobs in the queue now.
+    #[cfg(test)]
     pub(super) fn waiting(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
+        self.shared.queue().jobs.len()
+    }
+
+    /// Whether a task runs the batches now.
+    #[cfg(test)]
+    pub(super) fn leading(&self) -> bool {
+        self.shared.queue().leading
     }
 
     /// Checkpoints made so far by the checkpointing thread.
@@ -162,13 +204,13 @@ impl SqliteWriter {
     pub(super) fn checkpoints(&self) -> u64 {
         self.checkpoints
             .as_ref()
-            .map_or(0, |made| made.load(Ordering::Acquire))
+            .map_or(0, |made| made.load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// Batches run so far.
     #[cfg(test)]
     pub(super) fn batches(&self) -> u64 {
-        self.batches.load(Ordering::Acquire)
+        self.batches.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -178,138 +220,99 @@ impl std::fmt::Debug for SqliteWriter {
     }
 }
 
-/// The writer thread's state.
-struct Writer {
-    path: PathBuf,
-    busy_timeout: Duration,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    /// Kept from batch to batch while they succeed.
-    conn: Option<Conn>,
-    batches: Arc<AtomicU64>,
-    /// The checkpointing thread, asked every `CHECKPOINT_EVERY` commits.
-    checkpoints: Option<Checkpoints>,
-    /// Commits since the last checkpoint asked for.
-    commits: u32,
-}
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 
-impl Writer {
-    fn serve(mut self, mut jobs: mpsc::Receiver<Box<dyn Queued>>) {
-        while let Some(first) = jobs.blocking_recv() {
-            let gate = self.gate.clone();
-            let turn = gate.as_ref().map(|gate| gate.blocking_lock());
-            // Taken after the turn: what queued while sqlx's writer had it
-            // joins this batch.
+    /// Takes up to `max` jobs from the queue into `batch` and gives their
+    /// room back; how many it took.
+    fn take(&self, batch: &mut Vec<Box<dyn Queued>>, max: usize) -> usize {
+        let taken = {
+            let mut queue = self.queue();
+            let n = queue.jobs.len().min(max);
+            batch.extend(queue.jobs.drain(..n));
+            n
+        };
+        self.room.add_permits(taken);
+        taken
+    }
+
+    /// The first job of the next batch, or `None` when the queue is empty:
+    /// then the lead is given up under the same lock, so the next job
+    /// queued starts a task of its own.
+    fn first(&self) -> Option<Box<dyn Queued>> {
+        let first = {
+            let mut queue = self.queue();
+            let first = queue.jobs.pop_front();
+            queue.leading = first.is_some();
+            first
+        };
+        if first.is_some() {
+            self.room.add_permits(1);
+        }
+        first
+    }
+
+    /// Runs batches until the queue is empty. The first job is taken
+    /// before the turn, the rest after it: what queued while sqlx's writer
+    /// had the turn joins this batch.
+    async fn lead(self: Arc<Self>) {
+        let lead = Lead(&self);
+        while let Some(first) = self.first() {
+            let turn = match &self.gate {
+                Some(gate) => Some(gate.lock().await),
+                None => None,
+            };
             let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            let committed = self.commit(&mut batch);
+            self.take(&mut batch, MAX_BATCH - 1);
+            let committed = self
+                .writer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .commit(&mut batch);
             drop(turn);
             if let Err(why) = &committed {
                 tracing::warn!(error = %why, "a batch of registry writes failed");
             }
             telemetry::metrics::registry_batch(batch.len(), committed.is_ok());
-            self.batches.fetch_add(1, Ordering::Release);
             for job in batch {
                 job.finish(&committed);
             }
+            // Every so many batches, the worker's other tasks run: the
+            // callers just answered among them. Yielding after every batch
+            // measured slower (`bench/profile-refresh.md`).
+            tokio::task::consume_budget().await;
         }
-    }
-
-    /// Runs `batch` in one transaction, each job in a savepoint, and commits.
-    /// A connection that failed is not trusted again.
-    fn commit(&mut self, batch: &mut [Box<dyn Queued>]) -> std::result::Result<(), String> {
-        let conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => self.open().map_err(|e| e.to_string())?,
-        };
-        let result = run_batch(&conn, batch);
-        if result.is_ok() {
-            self.conn = Some(conn);
-            self.commits += 1;
-            if let Some(checkpoints) = &self.checkpoints
-                && self.commits >= CHECKPOINT_EVERY
-            {
-                checkpoints.ask();
-                self.commits = 0;
-            }
-        }
-        result
-    }
-
-    fn open(&self) -> rusqlite::Result<Conn> {
-        let conn = open(&self.path, self.busy_timeout)?;
-        if self.checkpoints.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
-        }
-        Ok(Arc::new(Mutex::new(conn)))
+        // `first` gave the lead up: a task started since may hold it now.
+        std::mem::forget(lead);
     }
 }
 
-/// A connection that writes the database in `path`, set as sqlx's are.
-fn open(path: &std::path::Path, busy_timeout: Duration) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    // SQLite opens a file it cannot write read-only, silently: then every
-    // batch would fail until tokend restarts. Refusing the connection tries
-    // again at the next batch.
-    if conn.is_readonly(rusqlite::MAIN_DB)? {
-        return Err(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
-            Some(format!("{} is not writable", path.display())),
-        ));
-    }
-    conn.busy_timeout(busy_timeout)?;
-    // The WAL mode is the file's.
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
-}
+/// Held by the task that runs the batches. If that task ends any other way
+/// than by finding the queue empty (a panic, or the runtime shutting down
+/// while it waits for the turn),
+/// the jobs waiting fail at once, and the lead is given up for the next
+/// job, instead of leaving their callers waiting for a task that is gone.
+struct Lead<'a>(&'a Shared);
 
-fn run_batch(conn: &Conn, batch: &mut [Box<dyn Queued>]) -> std::result::Result<(), String> {
-    // Prepared once per connection: a batch runs four of these a job.
-    let execute = |sql: &str| {
-        conn.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .prepare_cached(sql)
-            .and_then(|mut statement| statement.execute([]))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    };
-    let in_transaction = || {
-        !conn
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_autocommit()
-    };
-    execute("BEGIN IMMEDIATE")?;
-    let jobs = (|| {
-        for job in batch.iter_mut() {
-            execute("SAVEPOINT job")?;
-            let keep = job.run(conn);
-            if !in_transaction() {
-                // SQLite rolled the whole transaction back (a full disk, an
-                // I/O error): nothing of the batch is left to commit.
-                return Err("the transaction was rolled back".to_owned());
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.0.queue();
+        if queue.leading {
+            let abandoned = std::mem::take(&mut queue.jobs);
+            queue.leading = false;
+            drop(queue);
+            self.0.room.add_permits(abandoned.len());
+            let why = Err("the registry's writer stopped".to_owned());
+            for job in abandoned {
+                job.finish(&why);
             }
-            if !keep {
-                execute("ROLLBACK TO job")?;
-            }
-            execute("RELEASE job")?;
         }
-        execute("COMMIT")
-    })();
-    if jobs.is_err() && in_transaction() {
-        let _ = execute("ROLLBACK");
     }
-    jobs
 }
 
+mod connection;
 mod jobs;
 #[cfg(test)]
 mod tests;

@@ -153,6 +153,82 @@ async fn a_full_queue_refuses_after_the_timeout() {
     }
 }
 
+/// The task that runs the batches can end with jobs still queued: here the
+/// runtime it runs on shuts down while it waits for the turn. The jobs
+/// waiting then fail at once, instead of waiting for a task that is gone,
+/// and the next job starts a task of its own, which commits it.
+#[tokio::test]
+async fn a_batch_runner_that_is_gone_leaves_no_write_waiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(&dir).await;
+    let writer = std::sync::Arc::new(
+        super::SqliteWriter::start(
+            db.sqlite_file().unwrap().to_owned(),
+            Duration::from_secs(5),
+            db.write_gate(),
+        )
+        .unwrap(),
+    );
+    let now = Utc::now();
+    let turn = db.write_turn().await;
+
+    // Another runtime queues a job; the task it starts takes the job and
+    // waits for the turn.
+    let (taken, taken_rx) = tokio::sync::oneshot::channel();
+    let (stop, stop_rx) = std::sync::mpsc::channel::<()>();
+    let w = writer.clone();
+    let other = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let w2 = w.clone();
+            tokio::spawn(async move {
+                w2.write(move |txn| async move { txn.register(only(vec![row(None, now)])).await })
+                    .await
+            });
+            // Taken: the lead is held and the queue is empty.
+            while !(w.leading() && w.waiting() == 0) {
+                tokio::task::yield_now().await;
+            }
+        });
+        taken.send(()).unwrap();
+        stop_rx.recv().unwrap();
+        drop(runtime);
+    });
+    taken_rx.await.unwrap();
+
+    // A job queued behind it, then that runtime gone.
+    let w = writer.clone();
+    let waiting = tokio::spawn(async move {
+        w.write(move |txn| async move { txn.register(only(vec![row(None, now)])).await })
+            .await
+    });
+    while writer.waiting() == 0 {
+        tokio::task::yield_now().await;
+    }
+    stop.send(()).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("a queued write waited for a batch runner that is gone")
+        .unwrap();
+    assert!(matches!(answer, Err(Error::Unavailable(_))), "{answer:?}");
+    other.join().unwrap();
+
+    drop(turn);
+    let next = row(None, now);
+    let stored = next.clone();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        writer.write(move |txn| async move { txn.register(only(vec![stored])).await }),
+    )
+    .await
+    .expect("the next write found no batch runner");
+    assert!(answer.unwrap());
+    assert!(find_by_jti(&db.read, next.jti).await.unwrap().is_some());
+}
+
 /// The writer stores values in sqlx's forms: the text of a row and its
 /// device written by each is the same, so SQL comparisons and both readers
 /// see them alike.
