@@ -82,7 +82,7 @@ pub struct Db {
     pg_options: Option<PgOptions>,
     timeout: Duration,
     /// SQLite: the turn to write, taken by every write transaction that
-    /// reads before it writes and by the registry's writer thread for each
+    /// reads before it writes and by the registry's SQLite writer for each
     /// of its batches. Two SQLite writers in one process (sqlx's and the
     /// registry's) would otherwise fail such a transaction with
     /// `SQLITE_BUSY_SNAPSHOT` whenever the other committed between its read

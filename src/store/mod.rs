@@ -50,7 +50,7 @@ use crate::{
     error::{Error, Result},
 };
 
-/// SQLite in a file: the calling-thread reader and the writer thread that
+/// SQLite in a file: the calling-thread reader and the writer that
 /// the token store starts, shared with the other tables' hot paths (a
 /// login's). Empty otherwise (PostgreSQL, SQLite in memory): sea-orm then.
 #[derive(Clone, Debug, Default)]

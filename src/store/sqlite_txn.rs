@@ -1,4 +1,4 @@
-//! The registry's write operations on SQLite, in the writer thread's
+//! The registry's write operations on SQLite, in the writer's
 //! transaction ([`super::sqlite_writer`]): the statements sea-orm would
 //! make for [`TokenTxn`](super::TokenTxn), prepared once and run in place.
 //!
@@ -21,7 +21,7 @@ use crate::{
     telemetry,
 };
 
-/// The writer thread's connection, lent to the job it runs.
+/// The writer's connection, lent to the job it runs.
 pub type Conn = Arc<Mutex<Connection>>;
 
 fn with<T>(conn: &Conn, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {

@@ -84,7 +84,7 @@ impl SqliteWriter {
         path: PathBuf,
         timeout: Duration,
         gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         Self::with_capacity(path, timeout, gate, QUEUE_CAPACITY)
     }
 
@@ -93,7 +93,7 @@ impl SqliteWriter {
         timeout: Duration,
         gate: Option<Arc<tokio::sync::Mutex<()>>>,
         capacity: usize,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         let batches = Arc::new(AtomicU64::new(0));
         let file = path.clone();
         let checkpoints = Checkpoints::start(move || open(&file, timeout))
@@ -120,13 +120,13 @@ impl SqliteWriter {
             writer: Mutex::new(writer),
             gate,
         };
-        Ok(SqliteWriter {
+        SqliteWriter {
             shared: Arc::new(shared),
             timeout,
             batches,
             #[cfg(test)]
             checkpoints: made,
-        })
+        }
     }
 
     /// Runs `job` in the next batch; its outcome once the batch committed.

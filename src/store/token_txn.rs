@@ -22,7 +22,7 @@ impl TokenStore {
     /// Runs `job` in a write transaction: committed when it returns `Ok`,
     /// rolled back when it returns `Err`. The job decides with what it reads
     /// inside; nothing else writes between its reads and its writes. On
-    /// SQLite in a file the job runs on the writer thread, in a batch
+    /// SQLite in a file the job runs on the writer's connection, in a batch
     /// committed with its neighbours (`sqlite_writer`), and must not wait
     /// for anything but this transaction.
     pub async fn write<T, F, Fut>(&self, job: F) -> Result<T>
@@ -146,7 +146,7 @@ enum Inner {
     SeaOrm(Arc<DatabaseTransaction>),
     /// PostgreSQL: a held connection's transaction.
     Postgres(PgTxn),
-    /// The SQLite writer thread's transaction.
+    /// The SQLite writer's transaction.
     Sqlite(Conn),
 }
 

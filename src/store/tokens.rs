@@ -132,13 +132,12 @@ impl TokenStore {
                 crate::db::READER_CACHE_SIZE,
             ))
         });
-        let writer = db.sqlite_file().and_then(|file| {
-            SqliteWriter::start(file.to_owned(), db.timeout(), db.write_gate())
-                .inspect_err(|e| {
-                    tracing::warn!(error = %e, "no SQLite writer thread; writing through sqlx");
-                })
-                .ok()
-                .map(Arc::new)
+        let writer = db.sqlite_file().map(|file| {
+            Arc::new(SqliteWriter::start(
+                file.to_owned(),
+                db.timeout(),
+                db.write_gate(),
+            ))
         });
         // The hot path's statements, prepared on each held connection.
         let pg = (db.pg_conns()).inspect(|conns| conns.on_connect(&super::pg_txn::prepared()));
@@ -152,7 +151,7 @@ impl TokenStore {
         }
     }
 
-    /// The store without its writer thread or held connections: every
+    /// The store without its SQLite writer or held connections: every
     /// write through sea-orm.
     #[cfg(test)]
     pub(super) fn through_sea_orm(db: Db) -> Self {

@@ -1,4 +1,4 @@
-//! The jobs the writer thread runs: the registry's, and other tables'
+//! The jobs the writer runs: the registry's, and other tables'
 //! statements, both as work on the writer's connection.
 
 use std::{
@@ -20,7 +20,7 @@ use crate::{
     },
 };
 
-/// The writer thread's side of a queued job.
+/// The writer's side of a queued job.
 pub(super) trait Queued: Send {
     /// Runs the job on `conn`, inside its savepoint; whether to keep what
     /// it wrote.

@@ -1,4 +1,4 @@
-//! The writer thread's batches: one commit for the jobs waiting, each job's
+//! The writer's batches: one commit for the jobs waiting, each job's
 //! outcome its own, and a bounded queue.
 
 use std::time::Duration;
@@ -120,14 +120,13 @@ async fn a_full_queue_refuses_after_the_timeout() {
         Duration::from_millis(200),
         db.write_gate(),
         2,
-    )
-    .unwrap();
+    );
     let writer = std::sync::Arc::new(writer);
     let turn = db.write_turn().await;
     let now = Utc::now();
     let mut queued = Vec::new();
     let mut rows = Vec::new();
-    // One the thread holds while it waits for the turn, two in the queue.
+    // One the batch task holds while it waits for the turn, two in the queue.
     for _ in 0..3 {
         let (w, r) = (writer.clone(), row(None, now));
         rows.push(r.clone());
@@ -161,14 +160,11 @@ async fn a_full_queue_refuses_after_the_timeout() {
 async fn a_batch_runner_that_is_gone_leaves_no_write_waiting() {
     let dir = tempfile::tempdir().unwrap();
     let db = sqlite(&dir).await;
-    let writer = std::sync::Arc::new(
-        super::SqliteWriter::start(
-            db.sqlite_file().unwrap().to_owned(),
-            Duration::from_secs(5),
-            db.write_gate(),
-        )
-        .unwrap(),
-    );
+    let writer = std::sync::Arc::new(super::SqliteWriter::start(
+        db.sqlite_file().unwrap().to_owned(),
+        Duration::from_secs(5),
+        db.write_gate(),
+    ));
     let now = Utc::now();
     let turn = db.write_turn().await;
 
