@@ -2,14 +2,14 @@
 //! routes: JSON, form-encoded or `multipart/form-data`, and field errors
 //! as DRF writes them: `{"password": ["This field is required."]}`.
 
-use std::{collections::BTreeMap, marker::PhantomData};
+use std::{borrow::Cow, collections::BTreeMap, marker::PhantomData};
 
 use poem::{FromRequest, Request, RequestBody, error::NotFoundError, web::Multipart};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     error::ContentTypeError,
-    registry::{MetaMediaType, MetaRequest, Registry},
-    types::Type,
+    registry::{MetaMediaType, MetaRequest, MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 use serde_json::{Map, Value};
 
@@ -179,6 +179,70 @@ pub fn char_field(
     };
     errors.insert(name.to_owned(), vec![message]);
     None
+}
+
+/// A text field as DRF's `CharField` reads it, for the spec: a JSON string
+/// of 1 to `MAX` characters, or a number, which it reads as its text (`7`
+/// is `"7"`). The routes read their fields with [`char_field`]; this type
+/// says in the spec what that accepts, so a client is told the truth.
+///
+/// Without `MAX` the spec gives no length: `max_body_size` bounds the body
+/// first, and a string longer than the spec's bound would be answered 413
+/// rather than 400.
+pub struct CharField<const MAX: usize = { usize::MAX }>(pub String);
+
+impl<const MAX: usize> Type for CharField<MAX> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("drf_char_field_{MAX}").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        let text = MetaSchema {
+            min_length: Some(1),
+            max_length: (MAX != usize::MAX).then_some(MAX),
+            ..MetaSchema::new("string")
+        };
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            any_of: vec![
+                MetaSchemaRef::Inline(Box::new(text)),
+                MetaSchemaRef::Inline(Box::new(MetaSchema::new("number"))),
+            ],
+            ..MetaSchema::ANY
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(
+        &'a self,
+    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<const MAX: usize> ParseFromJSON for CharField<MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        let fields = Map::from_iter([("field".to_owned(), value.unwrap_or_default())]);
+        let mut errors = FieldErrors::new();
+        match char_field(&fields, "field", MAX, &mut errors) {
+            Some(text) => Ok(CharField(text)),
+            None => Err(ParseError::custom(
+                errors.remove("field").unwrap_or_default().concat(),
+            )),
+        }
+    }
+}
+
+impl<const MAX: usize> ToJSON for CharField<MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.clone()))
+    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use super::{
     ApiTags,
     client::client_info,
-    drf::{DrfBody, FieldErrors, char_field},
+    drf::{CharField, DrfBody, FieldErrors, char_field},
     error::{ApiError, ErrorBody},
-    token::{Credentials, RefreshRequest, VerifyRequest},
     types::{NoStore, Valid},
 };
 use crate::{error::Error, secret::Secret, state::AppState};
@@ -47,6 +46,36 @@ pub fn with_slashes(mut spec: serde_json::Value) -> serde_json::Value {
         }
     }
     spec
+}
+
+/// Longest token tokend reads (a JWT is far shorter).
+const MAX_TOKEN: usize = 16 * 1024;
+/// Longest username and password, as in tokend's own obtain.
+const MAX_USERNAME: usize = 150;
+const MAX_PASSWORD: usize = 1024;
+
+/// Username and password, as simplejwt's serializer reads them: text, or
+/// a number read as its text.
+#[derive(Object)]
+pub struct SimpleCredentials {
+    /// The user's name.
+    pub username: CharField<MAX_USERNAME>,
+    /// The user's password.
+    pub password: CharField<MAX_PASSWORD>,
+}
+
+/// A refresh token.
+#[derive(Object)]
+pub struct SimpleRefresh {
+    /// The refresh token.
+    pub refresh: CharField,
+}
+
+/// A token to verify.
+#[derive(Object)]
+pub struct SimpleVerify {
+    /// An access or refresh token.
+    pub token: CharField,
 }
 
 /// simplejwt's pair: `{"refresh", "access"}`.
@@ -151,9 +180,6 @@ fn read<const N: usize>(
     Ok(values.map(Option::unwrap_or_default))
 }
 
-/// Longest token tokend reads (a JWT is far shorter).
-const MAX_TOKEN: usize = 16 * 1024;
-
 pub struct SimpleJwtApi;
 
 #[OpenApi(prefix_path = "/api/token", tag = "ApiTags::SimpleJwt")]
@@ -167,9 +193,12 @@ impl SimpleJwtApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: DrfBody<Credentials>,
+        body: DrfBody<SimpleCredentials>,
     ) -> Result<NoStore<SimplePair>, DrfError> {
-        let [username, password] = read(body, [("username", 150), ("password", 1024)])?;
+        let [username, password] = read(
+            body,
+            [("username", MAX_USERNAME), ("password", MAX_PASSWORD)],
+        )?;
         let client = client_info(req, &state.http.trusted_proxies);
         let pair = state
             .users
@@ -190,7 +219,7 @@ impl SimpleJwtApi {
         &self,
         state: Data<&AppState>,
         req: &Request,
-        body: DrfBody<RefreshRequest>,
+        body: DrfBody<SimpleRefresh>,
     ) -> Result<NoStore<SimpleRefreshed>, DrfError> {
         let [refresh] = read(body, [("refresh", MAX_TOKEN)])?;
         let client = client_info(req, &state.http.trusted_proxies);
@@ -209,7 +238,7 @@ impl SimpleJwtApi {
     async fn verify(
         &self,
         state: Data<&AppState>,
-        body: DrfBody<VerifyRequest>,
+        body: DrfBody<SimpleVerify>,
     ) -> Result<Json<Valid>, DrfError> {
         let [token] = read(body, [("token", MAX_TOKEN)])?;
         state.registry.check(&token, None).await?;
@@ -224,7 +253,7 @@ impl SimpleJwtApi {
     async fn blacklist(
         &self,
         state: Data<&AppState>,
-        body: DrfBody<RefreshRequest>,
+        body: DrfBody<SimpleRefresh>,
     ) -> Result<Json<Valid>, DrfError> {
         let [refresh] = read(body, [("refresh", MAX_TOKEN)])?;
         state.registry.expire_refresh_tree(&refresh).await?;

@@ -356,3 +356,72 @@ async fn own_routes_name_a_missing_or_mistyped_field_in_plain_words() {
         "The field `affect_tree` must be true or false, not a string."
     );
 }
+
+/// DRF's `CharField` reads a number as its text, so a client of simplejwt
+/// may send `{"username": 1234}`; the spec must say so, or a client (and
+/// schemathesis) learns a contract the route does not keep.
+#[tokio::test]
+async fn simplejwt_reads_numbers_as_text_and_its_spec_says_so() {
+    let app = TestApp::spawn().await;
+    app.create_user("4815162342", "1618033988749", false).await;
+    let pair = body(
+        app.post_json(
+            "/api/token/",
+            json!({"username": 4815162342u64, "password": 1618033988749u64}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(pair["access"].is_string(), "{pair}");
+    let refused = body(
+        app.post_json("/api/token/", json!({"username": true, "password": "x"}))
+            .await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(refused, json!({"username": ["Not a valid string."]}));
+
+    let spec: Value = app.get_json("/openapi.json").await;
+    let schemas = &spec["components"]["schemas"];
+    for (route, schema, fields) in [
+        (
+            "/api/token/",
+            "SimpleCredentials",
+            &["username", "password"][..],
+        ),
+        ("/api/token/refresh/", "SimpleRefresh", &["refresh"]),
+        ("/api/token/verify/", "SimpleVerify", &["token"]),
+        ("/api/token/blacklist/", "SimpleRefresh", &["refresh"]),
+    ] {
+        let body = &spec["paths"][route]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(
+            body["schema"]["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{route}"
+        );
+        for field in fields {
+            let kinds: Vec<&Value> = schemas[schema]["properties"][field]["anyOf"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{schema}.{field} is string or number"))
+                .iter()
+                .map(|branch| &branch["type"])
+                .collect();
+            assert_eq!(kinds, ["string", "number"], "{schema}.{field}");
+        }
+    }
+    // tokend's own obtain takes strings only, and says so.
+    assert_eq!(
+        schemas["Credentials"]["properties"]["username"]["type"],
+        "string"
+    );
+    assert_eq!(
+        app.post_json(
+            "/api/v1/token/obtain",
+            json!({"username": 4815162342u64, "password": "1618033988749"})
+        )
+        .await
+        .status(),
+        StatusCode::BAD_REQUEST
+    );
+}
