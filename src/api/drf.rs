@@ -215,15 +215,7 @@ impl<const MAX: usize> Type for CharField<MAX> {
         }))
     }
 
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
+    raw_value_is_self!();
 }
 
 impl<const MAX: usize> ParseFromJSON for CharField<MAX> {

@@ -77,15 +77,7 @@ impl Type for JsonString {
         String::schema_ref()
     }
 
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
+    raw_value_is_self!();
 
     fn is_empty(&self) -> bool {
         self.0.is_empty()

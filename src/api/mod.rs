@@ -1,6 +1,22 @@
 //! The HTTP API: one module per OpenAPI tag, assembled here with the
 //! middleware every request goes through.
 
+/// The two methods of poem-openapi's `Type` that a scalar type of ours
+/// answers with itself.
+macro_rules! raw_value_is_self {
+    () => {
+        fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+            Some(self)
+        }
+
+        fn raw_element_iter<'a>(
+            &'a self,
+        ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+            Box::new(self.as_raw_value().into_iter())
+        }
+    };
+}
+
 pub mod account;
 pub mod admin;
 pub mod api_token;

@@ -138,15 +138,7 @@ impl Type for CursorParam {
         }))
     }
 
-    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(
-        &'a self,
-    ) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
-        Box::new(self.as_raw_value().into_iter())
-    }
+    raw_value_is_self!();
 }
 
 impl ParseFromParameter for CursorParam {
