@@ -59,6 +59,14 @@ impl Writer {
 
     fn open(&self) -> rusqlite::Result<Conn> {
         let conn = open(&self.path, self.busy_timeout)?;
+        // Each job runs in a savepoint, which keeps the pages it changes as
+        // they were in a sub-journal. Past 64 KiB (a rotation changes about
+        // sixteen pages) SQLite spills that to a temporary file, and the file
+        // then takes every job's pages for good: two `pwrite`s a page, more
+        // than the WAL itself got. In memory it holds one job's pages at a
+        // time. Set here, not in `open`: the checkpoints' connection runs
+        // no savepoints.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         if self.checkpoints.is_some() {
             conn.pragma_update(None, "wal_autocheckpoint", BACKSTOP_PAGES)?;
         }
@@ -85,12 +93,6 @@ pub(super) fn open(path: &std::path::Path, busy_timeout: Duration) -> rusqlite::
     // The WAL mode is the file's.
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // Each job runs in a savepoint, which keeps the pages it changes as they
-    // were in a sub-journal. Past 64 KiB (a rotation changes about sixteen
-    // pages) SQLite spills that to a temporary file, and the file then
-    // takes every job's pages for good: two `pwrite`s a page, more than the
-    // WAL itself got. In memory it is at most one job's pages at a time.
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
 }
 
@@ -143,8 +145,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         Connection::open(&path).unwrap();
-        let conn = open(&path, Duration::from_secs(1)).unwrap();
+        let writer = Writer {
+            path,
+            busy_timeout: Duration::from_secs(1),
+            conn: None,
+            batches: Arc::default(),
+            checkpoints: None,
+            commits: 0,
+        };
+        let conn = writer.open().unwrap();
         let temp_store: i64 = conn
+            .lock()
+            .unwrap()
             .pragma_query_value(None, "temp_store", |row| row.get(0))
             .unwrap();
         assert_eq!(temp_store, 2, "MEMORY");
