@@ -37,7 +37,8 @@ pub struct ClientInfo {
 pub struct RegistrationContext {
     /// The rows of the tokens being issued, not linked to anything yet.
     pub tokens: Vec<tokens::Model>,
-    /// The refresh token presented, on a refresh.
+    /// The refresh token presented, on a refresh: as read in the write's
+    /// transaction or just before it begins ([`RegistrationStep::waits`]).
     pub parent: Option<tokens::Model>,
     pub user_id: Option<Uuid>,
     pub client: ClientInfo,
@@ -86,8 +87,10 @@ pub trait RegistrationStep: Send + Sync {
     /// Changes the context, or refuses the registration with an error.
     async fn run(&self, ctx: &mut RegistrationContext) -> Result<()>;
     /// Whether `run` may wait (for I/O, say). A refresh whose steps never
-    /// wait runs them inside its write transaction on PostgreSQL, under the
-    /// tree's locks; with one that may, they run before it begins.
+    /// wait runs them inside its write transaction: on PostgreSQL under the
+    /// tree's locks, on SQLite in a file in the writer's transaction, on the
+    /// presented token as read there. With one that may, they run before it
+    /// begins, on the token as read then.
     fn waits(&self) -> bool {
         true
     }
@@ -96,7 +99,7 @@ pub trait RegistrationStep: Send + Sync {
 /// The configured steps, in order.
 #[derive(Clone)]
 pub struct Pipeline {
-    steps: Vec<Arc<dyn RegistrationStep>>,
+    steps: Arc<[Arc<dyn RegistrationStep>]>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -157,7 +160,7 @@ impl Pipeline {
 
     /// Runs every step; returns what is to be written.
     pub async fn run(&self, mut ctx: RegistrationContext) -> Result<Registration> {
-        for step in &self.steps {
+        for step in self.steps.iter() {
             step.run(&mut ctx).await?;
         }
         let mut rows = ctx.rows;

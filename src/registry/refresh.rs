@@ -14,7 +14,7 @@ use super::{IssuedToken, Registry, check::matches_registry, count_issued, pipeli
 use crate::{
     error::{Error, Result},
     jwt::TokenType,
-    registry::pipeline::RegistrationContext,
+    registry::pipeline::{Pipeline, RegistrationContext},
     store::{
         TokenTxn, TreeLock,
         tokens::{Registration, is_active},
@@ -119,46 +119,69 @@ impl Registry {
         let claims = self.refresh_claims(token, audience)?;
         let expire_on_refresh = self.settings.expire_on_refresh;
         // Where the pipeline never waits, the write's transaction begins
-        // with this look-up, under the locks the job takes (on PostgreSQL).
+        // with this look-up, under the locks the job takes (on PostgreSQL),
+        // or the job makes it (on SQLite in a file).
         let lock = match (self.pipeline.waits(), expire_on_refresh) {
             (true, _) => None,
             (false, true) => Some(TreeLock::Exclusive),
             (false, false) => Some(TreeLock::Shared),
         };
         let opened = self.store.open(claims.jti, lock).await?;
-        let (presented, _) = opened.found().cloned().ok_or(Error::TokenNotValid)?;
         let now = self.now();
         let rotate = self.settings.rotate_refresh_tokens;
         let refresh = rotate.then(|| self.new_row(TokenType::Refresh, now, None));
         let access = self.new_row(TokenType::Access, now, None);
-        let rows = refresh.iter().cloned().chain([access.clone()]).collect();
-        let (presented_id, root_id, owner) = (presented.id, presented.root_id, presented.user_id);
-        let ctx = RegistrationContext::new(rows, Some(presented), None, client, now);
-        let prepared = Prepared {
-            registration: self.pipeline.run(ctx).await?,
+        let issuing = Issuing {
+            rows: refresh.iter().cloned().chain([access.clone()]).collect(),
             access_id: access.id,
+            client,
+            now,
+            pipeline: self.pipeline.clone(),
+        };
+        // The pipeline runs on the presented token as read: here when
+        // `open` read it, in the job when the job reads it.
+        let pending = match opened.read_in_write() {
+            true => Pending::InWrite(issuing),
+            false => {
+                let (presented, _) = opened.found().cloned().ok_or(Error::TokenNotValid)?;
+                let tree = Tree::of(&presented);
+                Pending::Prepared(tree, issuing.prepare(presented).await?)
+            }
         };
 
         let grace = self.settings.refresh_reuse_grace;
         let jti = claims.jti;
-        let outcome = opened
+        let (outcome, tree) = opened
             .write(&self.store, move |txn| async move {
-                // Tree first, then user: every path takes them in this order.
-                // Shared: refreshes of one tree run side by side, and an
-                // expiry of the tree or the user waits for them all.
-                // Exclusive when this refresh expires the rest of its tree.
-                let keys = match owner {
-                    Some(user_id) => vec![root_id, user_id],
-                    None => vec![root_id],
+                let (row, user, prepared) = match pending {
+                    Pending::Prepared(tree, prepared) => {
+                        // Tree first, then user: every path takes them in
+                        // this order. Shared: refreshes of one tree run side
+                        // by side, and an expiry of the tree or the user
+                        // waits for them all. Exclusive when this refresh
+                        // expires the rest of its tree.
+                        let keys = tree.keys();
+                        if expire_on_refresh {
+                            txn.lock(&keys).await?;
+                        } else {
+                            txn.lock_shared(&keys).await?;
+                        }
+                        let (row, user) =
+                            txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
+                        (row, user, prepared)
+                    }
+                    // Read in the write: this transaction runs alone.
+                    Pending::InWrite(issuing) => {
+                        let (row, user) =
+                            txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
+                        let prepared = issuing.prepare(row.clone()).await?;
+                        (row, user, prepared)
+                    }
                 };
-                if expire_on_refresh {
-                    txn.lock(&keys).await?;
-                } else {
-                    txn.lock_shared(&keys).await?;
-                }
-                let (row, user) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
+                let tree = Tree::of(&row);
                 if let Some(rotated_at) = row.rotated_at {
-                    return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
+                    let outcome = on_reuse(&txn, &row, rotated_at, now, grace, prepared).await?;
+                    return Ok((outcome, tree));
                 }
                 let user = matches_registry(&claims, &row, user, now)?;
                 if rotate && !txn.rotate(row.id, now).await? {
@@ -166,7 +189,8 @@ impl Registry {
                     // read what happened.
                     let (row, _) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
                     let rotated_at = row.rotated_at.ok_or(Error::TokenNotValid)?;
-                    return on_reuse(&txn, &row, rotated_at, now, grace, prepared).await;
+                    let outcome = on_reuse(&txn, &row, rotated_at, now, grace, prepared).await?;
+                    return Ok((outcome, tree));
                 }
                 let others = if expire_on_refresh {
                     txn.expire_tree_except(row.root_id, row.id, now).await?
@@ -174,7 +198,7 @@ impl Registry {
                     0
                 };
                 register(&txn, prepared.registration).await?;
-                Ok(Outcome::Issued(user, others))
+                Ok((Outcome::Issued(user, others), tree))
             })
             .await?;
         match outcome {
@@ -193,7 +217,7 @@ impl Registry {
             }
             Outcome::Resumed { successor, user } => {
                 tracing::info!(
-                    token_id = %presented_id,
+                    token_id = %tree.presented_id,
                     successor_id = %successor.id,
                     "a rotated refresh token came back within the reuse grace; \
                      its successor is handed out again"
@@ -208,14 +232,14 @@ impl Registry {
                 if verdict == Reuse::Theft {
                     // Under the tree's exclusive lock: no refresh of the tree
                     // is between its look-up and its commit.
-                    let expired = self.store.expire_tree(root_id, now).await?;
+                    let expired = self.store.expire_tree(tree.root_id, now).await?;
                     telemetry::metrics::tokens_expired("reuse", expired);
                     tracing::warn!(
                         target: AUDIT,
                         event = "refresh_reuse_detected",
-                        tree = %root_id,
-                        token_id = %presented_id,
-                        user_id = owner.map(tracing::field::display),
+                        tree = %tree.root_id,
+                        token_id = %tree.presented_id,
+                        user_id = tree.owner.map(tracing::field::display),
                         expired,
                         "a rotated refresh token was presented again; its tree is expired"
                     );
@@ -223,6 +247,59 @@ impl Registry {
                 Err(RefreshError::Reused(verdict))
             }
         }
+    }
+}
+
+/// The presented token's place: its tree and its user, which a token keeps
+/// for its life.
+#[derive(Debug, Clone, Copy)]
+struct Tree {
+    presented_id: Uuid,
+    root_id: Uuid,
+    owner: Option<Uuid>,
+}
+
+impl Tree {
+    fn of(row: &tokens::Model) -> Self {
+        Tree {
+            presented_id: row.id,
+            root_id: row.root_id,
+            owner: row.user_id,
+        }
+    }
+
+    /// What a refresh locks, in the order every path takes them.
+    fn keys(&self) -> Vec<Uuid> {
+        std::iter::once(self.root_id).chain(self.owner).collect()
+    }
+}
+
+/// A refresh's registration: made before the write, or left to the write
+/// with what it is made of.
+enum Pending {
+    Prepared(Tree, Prepared),
+    InWrite(Issuing),
+}
+
+/// The tokens a refresh issues, before the pipeline has linked them to the
+/// presented token.
+struct Issuing {
+    rows: Vec<tokens::Model>,
+    access_id: Uuid,
+    client: ClientInfo,
+    now: DateTime<Utc>,
+    pipeline: Pipeline,
+}
+
+impl Issuing {
+    /// The registration of these tokens under `presented`, as the
+    /// pipeline makes it.
+    async fn prepare(self, presented: tokens::Model) -> Result<Prepared> {
+        let ctx = RegistrationContext::new(self.rows, Some(presented), None, self.client, self.now);
+        Ok(Prepared {
+            registration: self.pipeline.run(ctx).await?,
+            access_id: self.access_id,
+        })
     }
 }
 

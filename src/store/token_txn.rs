@@ -83,10 +83,12 @@ pub enum TreeLock {
 /// A token read for a write about it: on PostgreSQL, read in the write's
 /// transaction, under its tree's and user's locks, which the write then
 /// finds taken. Dropped without [`write`](Opened::write), that transaction
-/// is rolled back with its connection.
+/// is rolled back with its connection. On SQLite in a file, not read at all
+/// when asked with a lock: the write reads it ([`read_in_write`](Opened::read_in_write)).
 pub struct Opened {
     found: Option<(tokens::Model, Option<users::Model>)>,
     txn: Option<PgTxn>,
+    read_in_write: bool,
 }
 
 impl TokenStore {
@@ -96,24 +98,50 @@ impl TokenStore {
     /// tree and then user, and the row is read under them, in one round
     /// trip. Only for a caller that does not wait between this and the
     /// write: the locks are held meanwhile.
+    ///
+    /// With `lock`, on SQLite in a file, nothing is read here: the writer
+    /// runs one write at a time, so the row the write reads in its
+    /// transaction is the one a read here would have found, and there it
+    /// costs less (the writer's pages are in its cache; a reader's cache is
+    /// emptied by every commit).
     pub async fn open(&self, jti: Uuid, lock: Option<TreeLock>) -> Result<Opened> {
         if let (Some(conns), Some(lock)) = (&self.pg, lock) {
             let registrations = self.groups.as_ref().map(|g| &g.registrations);
             let (found, txn) =
                 pg_txn::open(conns, jti, lock == TreeLock::Shared, registrations).await?;
-            return Ok(Opened { found, txn });
+            return Ok(Opened {
+                found,
+                txn,
+                read_in_write: false,
+            });
+        }
+        if self.writer.is_some() && lock.is_some() {
+            return Ok(Opened {
+                found: None,
+                txn: None,
+                read_in_write: true,
+            });
         }
         Ok(Opened {
             found: self.find_by_jti(jti).await?,
             txn: None,
+            read_in_write: false,
         })
     }
 }
 
 impl Opened {
-    /// The token's row and user; `None` when there is no such token.
+    /// The token's row and user; `None` when there is no such token, or
+    /// when it was not read ([`read_in_write`](Self::read_in_write)).
     pub fn found(&self) -> Option<&(tokens::Model, Option<users::Model>)> {
         self.found.as_ref()
+    }
+
+    /// Whether the token is left for the write to read: then nothing
+    /// was [`found`](Self::found), and the write runs alone, with nothing
+    /// to lock.
+    pub fn read_in_write(&self) -> bool {
+        self.read_in_write
     }
 
     /// [`TokenStore::write`], in the transaction [`TokenStore::open`]

@@ -1,15 +1,21 @@
 //! Registration steps a library user adds, and what a step that fails or
 //! hangs leaves behind.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
+use std::{
+    pin::pin,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures_util::poll;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokend::registry::pipeline::{RegistrationContext, RegistrationStep};
+use tokend::registry::pipeline::{ClientInfo, RegistrationContext, RegistrationStep};
 
 use common::{ADMIN_PASSWORD, TestApp, error_code};
 
@@ -163,4 +169,74 @@ async fn without_connect_device_tokens_have_no_device() {
     let (access, _) = app.pair("admin", ADMIN_PASSWORD).await;
     assert!(app.row(&access).await.device_id.is_none());
     assert_eq!(app.me(&access).await.status(), StatusCode::OK);
+}
+
+/// Records, for each refresh, when the presented token was rotated as the
+/// steps see it. Never waits, so it may run inside the write.
+struct SeesParent(Arc<Mutex<Vec<Option<DateTime<Utc>>>>>);
+
+#[async_trait]
+impl RegistrationStep for SeesParent {
+    fn name(&self) -> &'static str {
+        "sees_parent"
+    }
+    fn waits(&self) -> bool {
+        false
+    }
+    async fn run(&self, ctx: &mut RegistrationContext) -> tokend::error::Result<()> {
+        if let Some(parent) = &ctx.parent {
+            self.0.lock().unwrap().push(parent.rotated_at);
+        }
+        Ok(())
+    }
+}
+
+/// Two refreshes of one token, both asked before either is written. On
+/// SQLite the writer runs one write at a time and reads the presented token
+/// in it, so the second refresh's steps see the token as the first left
+/// it: rotated. (Read before the write, both would see it unrotated.) On
+/// both databases the second is a retry within the grace and gets the
+/// first's successor.
+#[tokio::test]
+async fn a_refresh_whose_steps_never_wait_runs_them_on_the_token_as_its_write_reads_it() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let app = TestApp::spawn_with_steps(
+        |c| {
+            c.registration_pipeline = names("sees_parent");
+            c.rotate_refresh_tokens = true;
+            c.refresh_reuse_grace = tokend::config::HumanDuration(Duration::from_secs(60));
+        },
+        &[Arc::new(SeesParent(seen.clone()))],
+    )
+    .await;
+    let sqlite = app.config().database_url.is_none();
+    let (_, refresh) = app.pair("admin", ADMIN_PASSWORD).await;
+    seen.lock().unwrap().clear();
+
+    let registry = &app.state.registry;
+    let mut first = pin!(registry.refresh(&refresh, ClientInfo::default()));
+    let mut second = pin!(registry.refresh(&refresh, ClientInfo::default()));
+    // The test's runtime has one thread: the SQLite writer's batch cannot
+    // run before both have queued their jobs and wait.
+    let (polled_first, polled_second) = (poll!(first.as_mut()), poll!(second.as_mut()));
+    if sqlite {
+        assert!(polled_first.is_pending() && polled_second.is_pending());
+    }
+    let (first, second) = tokio::join!(first, second);
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        first.refresh.unwrap().jti,
+        second.refresh.unwrap().jti,
+        "the second refresh is the first's retry"
+    );
+
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(seen[0].is_none(), "the first refresh saw the token active");
+    if sqlite {
+        assert!(
+            seen[1].is_some(),
+            "the second refresh's steps saw the token as its write read it, rotated"
+        );
+    }
 }
