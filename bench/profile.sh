@@ -10,6 +10,9 @@
 #   bench/profile.sh --seconds 20    sample longer (default 10)
 #   ROTATE=true bench/profile.sh     rotation on: each connection follows its own chain
 #   PERF_DATA=/tmp/p.data bench/profile.sh   keep the samples
+#   PERF_CALL_GRAPH="--call-graph dwarf,16384" bench/profile.sh
+#                                    call graphs through libc and SQLite, which
+#                                    keep no frame pointers (default -g)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -45,7 +48,7 @@ wrk_run "$script" /api/v1/token/refresh 2 16 >/dev/null
 [ "$script" = rotate ] && BENCH_REFRESH_TOKENS="$(rotation_chains 16)"
 # PERF_DATA=FILE keeps the samples, for perf report of your own.
 PERF_DATA="${PERF_DATA:-$WORK/perf.data}"
-perf record -q -F 999 -g -p "$SERVER_PID" -o "$PERF_DATA" -- sleep "$SECONDS_TO_SAMPLE" \
+perf record -q -F 999 ${PERF_CALL_GRAPH:--g} -p "$SERVER_PID" -o "$PERF_DATA" -- sleep "$SECONDS_TO_SAMPLE" \
     2>/dev/null &
 PERF=$!
 line="$(wrk_run "$script" /api/v1/token/refresh "$SECONDS_TO_SAMPLE" 16)"
