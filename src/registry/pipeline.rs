@@ -2,13 +2,15 @@
 //! recorded. Steps are chosen by name in the settings; a library user can add
 //! their own by implementing [`RegistrationStep`].
 //!
-//! Steps work on the [`RegistrationContext`] alone, before the write: they
-//! link the rows, name their user and their device, or refuse. What they
-//! leave is written in one transaction with the rest of the issue (the
-//! rotation of a used-up refresh token, say), so a token that reaches a
-//! client is always in the registry and a refused registration hands out
-//! nothing. A step that waits holds up its own request only, never the
-//! writer.
+//! Steps work on the [`RegistrationContext`] alone: they link the rows,
+//! name their user and their device, or refuse. What they leave is written
+//! in one transaction with the rest of the issue (the rotation of a used-up
+//! refresh token, say), so a token that reaches a client is always in the
+//! registry and a refused registration hands out nothing. A step that may
+//! wait ([`RegistrationStep::waits`]) runs before the write and holds up its
+//! own request only, never the writer. On a refresh, steps that never wait
+//! run inside the write, on SQLite in the writer's batch: such a step must
+//! be quick, and must really not wait (a job that waits there fails).
 
 use std::{collections::HashMap, sync::Arc};
 
