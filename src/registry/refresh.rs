@@ -153,30 +153,24 @@ impl Registry {
         let jti = claims.jti;
         let (outcome, tree) = opened
             .write(&self.store, move |txn| async move {
-                let (row, user, prepared) = match pending {
-                    Pending::Prepared(tree, prepared) => {
-                        // Tree first, then user: every path takes them in
-                        // this order. Shared: refreshes of one tree run side
-                        // by side, and an expiry of the tree or the user
-                        // waits for them all. Exclusive when this refresh
-                        // expires the rest of its tree.
-                        let keys = tree.keys();
-                        if expire_on_refresh {
-                            txn.lock(&keys).await?;
-                        } else {
-                            txn.lock_shared(&keys).await?;
-                        }
-                        let (row, user) =
-                            txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
-                        (row, user, prepared)
+                // Tree first, then user: every path takes them in this
+                // order. Shared: refreshes of one tree run side by side,
+                // and an expiry of the tree or the user waits for them
+                // all. Exclusive when this refresh expires the rest of its
+                // tree. Read in the write, the transaction runs alone:
+                // nothing to lock.
+                if let Pending::Prepared(tree, _) = &pending {
+                    let keys = tree.keys();
+                    if expire_on_refresh {
+                        txn.lock(&keys).await?;
+                    } else {
+                        txn.lock_shared(&keys).await?;
                     }
-                    // Read in the write: this transaction runs alone.
-                    Pending::InWrite(issuing) => {
-                        let (row, user) =
-                            txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
-                        let prepared = issuing.prepare(row.clone()).await?;
-                        (row, user, prepared)
-                    }
+                }
+                let (row, user) = txn.find_by_jti(jti).await?.ok_or(Error::TokenNotValid)?;
+                let prepared = match pending {
+                    Pending::Prepared(_, prepared) => prepared,
+                    Pending::InWrite(issuing) => issuing.prepare(row.clone()).await?,
                 };
                 let tree = Tree::of(&row);
                 if let Some(rotated_at) = row.rotated_at {
