@@ -11,6 +11,7 @@ mod m20261202_000006_devices_per_user;
 mod m20261202_000007_login_attempts_pending;
 mod m20261202_000008_username_keys;
 mod m20261202_000009_oauth_clients;
+mod m20261204_000010_tokens_expired_at_partial;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_login_attempts_pending::Migration),
             Box::new(m20261202_000008_username_keys::Migration),
             Box::new(m20261202_000009_oauth_clients::Migration),
+            Box::new(m20261204_000010_tokens_expired_at_partial::Migration),
         ]
     }
 }

@@ -1,7 +1,7 @@
 use chrono::{Duration, Utc};
 use entity::tokens;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ColumnTrait, Condition};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait};
 use serde_json::{Value, json};
 use tokend::config::{HumanDuration, Lifetime};
 
@@ -199,4 +199,31 @@ async fn tokens_that_never_expire_die_only_by_being_expired() {
     assert_eq!(app.me(&access).await.status(), StatusCode::UNAUTHORIZED);
     let admin = app.admin_token().await;
     assert_eq!(archive(&app, &admin, json!({})).await, 5);
+}
+
+/// A token is issued with no `expired_at`, so only the tokens expired by
+/// force belong in the index the archive reads for them: every issue would
+/// otherwise add an entry, and a page to its commit.
+#[tokio::test]
+async fn the_index_of_forced_expiries_leaves_out_tokens_never_expired() {
+    let app = TestApp::spawn().await;
+    let db = app.db().await;
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT indexdef AS definition FROM pg_indexes WHERE indexname = 'tokens_expired_at'"
+        }
+        _ => "SELECT sql AS definition FROM sqlite_master WHERE name = 'tokens_expired_at'",
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .unwrap()
+        .expect("the index exists");
+    let definition: String = row.try_get("", "definition").unwrap();
+    let normalised = definition.replace(['"', '(', ')'], "").to_lowercase();
+    assert!(
+        normalised.contains("where expired_at is not null"),
+        "{definition}"
+    );
 }
