@@ -1,5 +1,5 @@
-//! The migrations that move data: what they make of rows written under the
-//! schema before them, and the way back. On SQLite, and on PostgreSQL when
+//! The migrations that move data or reshape an index: what they make of rows
+//! written under the schema before them, and the way back. On SQLite, and on PostgreSQL when
 //! `TOKEND_TEST_DATABASE_URL` names a server (a database of their own).
 
 use migration::{Migrator, MigratorTrait};
@@ -298,5 +298,41 @@ async fn a_shared_device_is_split_per_user_and_an_unused_one_goes() {
         device_of(&db, bob_token).await
     );
     assert_eq!(count_devices(&db).await, 1);
+    keep.end(db).await;
+}
+
+/// The definition of the index `name`, lower case, without quotes or
+/// parentheses, as the database keeps it.
+async fn index_definition(db: &DatabaseConnection, name: &str) -> String {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm_migration::sea_orm::DatabaseBackend::Postgres => {
+            format!("SELECT indexdef AS definition FROM pg_indexes WHERE indexname = '{name}'")
+        }
+        _ => format!("SELECT sql AS definition FROM sqlite_master WHERE name = '{name}'"),
+    };
+    let row = db
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            backend, sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("no index {name}"));
+    let definition: String = row.try_get("", "definition").unwrap();
+    definition.replace(['"', '(', ')'], "").to_lowercase()
+}
+
+#[tokio::test]
+async fn the_index_of_forced_expiries_goes_partial_and_back_whole() {
+    let (db, keep) = fresh().await;
+    up_to(&db, "m20261204_000010_tokens_expired_at_partial").await;
+    let partial = "where expired_at is not null";
+    let whole = index_definition(&db, "tokens_expired_at").await;
+    assert!(!whole.contains(partial), "{whole}");
+    Migrator::up(&db, Some(1)).await.unwrap();
+    let after = index_definition(&db, "tokens_expired_at").await;
+    assert!(after.contains(partial), "{after}");
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert_eq!(index_definition(&db, "tokens_expired_at").await, whole);
     keep.end(db).await;
 }
