@@ -16,15 +16,13 @@
 //! away) is withdrawn. A pending attempt whose check never ended (the
 //! process died) counts as a failure after a minute.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError, Weak},
-    time::Duration,
-};
+mod waiting;
+
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 use uuid::Uuid;
+use waiting::Waiting;
 
 use crate::{
     clock::SharedClock,
@@ -132,38 +130,6 @@ pub struct Throttle {
     waiting: Arc<Waiting>,
 }
 
-/// One queue of waiting logins per username. A check that ends wakes the
-/// one login of its username that waited longest: a check's end frees one
-/// place, and waking every waiter (as a single `Notify` did) made each of
-/// them count the attempts again for nothing, two queries apiece, at every
-/// login's end.
-#[derive(Debug, Default)]
-struct Waiting(Mutex<HashMap<String, Weak<Notify>>>);
-
-impl Waiting {
-    /// The queue of `username`, for a login about to wait.
-    fn queue(&self, username: &str) -> Arc<Notify> {
-        let mut queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(queue) = queues.get(username).and_then(Weak::upgrade) {
-            return queue;
-        }
-        queues.retain(|_, queue| queue.strong_count() > 0);
-        let queue = Arc::new(Notify::new());
-        queues.insert(username.to_owned(), Arc::downgrade(&queue));
-        queue
-    }
-
-    /// A check for `username` ended.
-    fn ended(&self, username: &str) {
-        let queues = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(queue) = queues.get(username).and_then(Weak::upgrade) {
-            // Kept when nobody waits at this instant: the login between two
-            // looks then goes on at once.
-            queue.notify_one();
-        }
-    }
-}
-
 impl Throttle {
     pub fn new(store: LoginFailureStore, limits: Limits, clock: SharedClock) -> Self {
         Throttle {
@@ -192,6 +158,12 @@ impl Throttle {
         // Joined before the first look: a check that ends after it is not
         // missed.
         let queue = self.waiting.queue(&username);
+        if queue.taken() {
+            // Behind the logins already waiting here: the next check's end
+            // wakes the first of them, and a login arriving just then would
+            // otherwise take its place, again and again.
+            queue.wait(look_again_after()).await;
+        }
         loop {
             // A look without writing anything: refused, or busy, already?
             let (by_username, by_address) = self
@@ -225,12 +197,9 @@ impl Throttle {
                 refused(scope, &username, &address, 1);
                 return Err(Error::Throttled { retry_after: 1 });
             }
-            // Woken when a check of this username ends here, or after a while for
-            // those of other replicas; spread out, so that logins waiting
-            // together do not all come back together.
-            let jitter = rand::random::<u64>() % WAIT_STEP_MS;
-            let look_again = std::time::Duration::from_millis(WAIT_STEP_MS + jitter);
-            let _ = tokio::time::timeout(look_again, queue.notified()).await;
+            // Woken when a check of this username ends here, or after a
+            // while for those of other replicas.
+            queue.wait(look_again_after()).await;
         }
     }
 
@@ -343,24 +312,13 @@ fn seconds_until(now: DateTime<Utc>, then: DateTime<Utc>) -> u64 {
     rounded.max(1) as u64
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_wait_is_rounded_up_to_whole_seconds() {
-        let now = Utc::now();
-        let ms = chrono::Duration::milliseconds;
-        assert_eq!(seconds_until(now, now + ms(1)), 1);
-        assert_eq!(seconds_until(now, now + ms(1000)), 1);
-        assert_eq!(seconds_until(now, now + ms(1001)), 2);
-        assert_eq!(seconds_until(now, now + ms(899_400)), 900);
-        assert_eq!(seconds_until(now, now - ms(5)), 1);
-    }
-
-    #[test]
-    fn a_key_is_what_the_table_can_hold() {
-        assert_eq!(key("a\0b", 150), "a\u{fffd}b");
-        assert_eq!(key(&"x".repeat(70), 64).len(), 64);
-    }
+/// How long a login waits before it looks again (for other replicas'
+/// checks): spread out, so that logins waiting together do not all come
+/// back together.
+fn look_again_after() -> Duration {
+    let jitter = rand::random::<u64>() % WAIT_STEP_MS;
+    Duration::from_millis(WAIT_STEP_MS + jitter)
 }
+
+#[cfg(test)]
+mod tests;

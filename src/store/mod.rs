@@ -145,7 +145,7 @@ pub(crate) fn lock_key(key: &str) -> i64 {
 
 /// A migrated SQLite database in a file in `dir`, for the store's tests.
 #[cfg(test)]
-async fn test_sqlite(dir: &tempfile::TempDir) -> Db {
+pub(crate) async fn test_sqlite(dir: &tempfile::TempDir) -> Db {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
     let db = Db::connect(&crate::db::DbSettings {
         url: crate::secret::Secret::new(url),
