@@ -93,14 +93,17 @@ impl Users {
         client: ClientInfo,
     ) -> Result<TokenPair> {
         let address = client.address.clone().unwrap_or_default();
-        let user = self.login(username, password, &address).await?;
-        let pair = self.registry.obtain(&user, client).await?;
-        if self.update_last_login {
-            self.store
-                .touch_last_login(user.id, self.clock.now())
-                .await?;
-        }
-        Ok(pair)
+        let attempt = self.authenticate(username, password);
+        self.throttled(username, &address, "password", attempt, async |user| {
+            let pair = self.registry.obtain(&user, client).await?;
+            if self.update_last_login {
+                self.store
+                    .touch_last_login(user.id, self.clock.now())
+                    .await?;
+            }
+            Ok(pair)
+        })
+        .await
     }
 
     /// A login with a password: refused with 429 while the username or the
@@ -112,7 +115,10 @@ impl Users {
         address: &str,
     ) -> Result<users::Model> {
         let attempt = self.authenticate(username, password);
-        self.throttled(username, address, "password", attempt).await
+        self.throttled(username, address, "password", attempt, async |user| {
+            Ok(user)
+        })
+        .await
     }
 
     /// A login with Basic credentials (the container registry's): the
@@ -136,20 +142,24 @@ impl Users {
                 Err(e) => Err(e),
             }
         };
-        self.throttled(username, address, "basic", attempt).await
+        self.throttled(username, address, "basic", attempt, async |user| Ok(user))
+            .await
     }
 
     /// Runs a login `attempt` under the throttle: refused with 429 while the
     /// username or the address has used up its checks; a `NoActiveAccount`
     /// failure counts against both, a success forgets the username's
-    /// earlier attempts.
-    async fn throttled(
+    /// earlier attempts and runs `then` on the user meanwhile. (A sign-in's
+    /// registration and the forgetting are then queued together, and on
+    /// SQLite the writer commits them in one batch instead of two.)
+    async fn throttled<T>(
         &self,
         username: &str,
         address: &str,
         method: &'static str,
         attempt: impl Future<Output = Result<users::Model>>,
-    ) -> Result<users::Model> {
+        then: impl AsyncFnOnce(users::Model) -> Result<T>,
+    ) -> Result<T> {
         let check = match self.throttle.begin(username, address).await {
             Ok(check) => check,
             Err(e) => {
@@ -164,7 +174,6 @@ impl Users {
         };
         match attempt.await {
             Ok(user) => {
-                self.throttle.succeeded(check).await?;
                 telemetry::metrics::login("ok");
                 tracing::info!(
                     target: AUDIT,
@@ -175,7 +184,9 @@ impl Users {
                     method,
                     "sign-in succeeded"
                 );
-                Ok(user)
+                let (forgotten, result) = tokio::join!(self.throttle.succeeded(check), then(user));
+                forgotten?;
+                result
             }
             Err(Error::NoActiveAccount) => {
                 self.throttle.failed(check).await?;
