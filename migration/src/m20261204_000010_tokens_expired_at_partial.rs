@@ -18,29 +18,12 @@ pub struct Migration;
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_index(manager).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(NAME)
-                    .table(Tokens::Table)
-                    .col(Tokens::ExpiredAt)
-                    .and_where(Expr::col(Tokens::ExpiredAt).is_not_null())
-                    .to_owned(),
-            )
-            .await
+        create_index(manager, true).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         drop_index(manager).await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(NAME)
-                    .table(Tokens::Table)
-                    .col(Tokens::ExpiredAt)
-                    .to_owned(),
-            )
-            .await
+        create_index(manager, false).await
     }
 }
 
@@ -48,4 +31,17 @@ async fn drop_index(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager
         .drop_index(Index::drop().name(NAME).table(Tokens::Table).to_owned())
         .await
+}
+
+/// The index, of every token or (`partial`) of those expired by force.
+async fn create_index(manager: &SchemaManager<'_>, partial: bool) -> Result<(), DbErr> {
+    let mut index = Index::create()
+        .name(NAME)
+        .table(Tokens::Table)
+        .col(Tokens::ExpiredAt)
+        .to_owned();
+    if partial {
+        index.and_where(Expr::col(Tokens::ExpiredAt).is_not_null());
+    }
+    manager.create_index(index).await
 }
