@@ -12,6 +12,7 @@ mod m20261202_000007_login_attempts_pending;
 mod m20261202_000008_username_keys;
 mod m20261202_000009_oauth_clients;
 mod m20261204_000010_tokens_expired_at_partial;
+mod m20261204_000011_login_admit_function;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_username_keys::Migration),
             Box::new(m20261202_000009_oauth_clients::Migration),
             Box::new(m20261204_000010_tokens_expired_at_partial::Migration),
+            Box::new(m20261204_000011_login_admit_function::Migration),
         ]
     }
 }

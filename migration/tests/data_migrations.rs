@@ -336,3 +336,35 @@ async fn the_index_of_forced_expiries_goes_partial_and_back_whole() {
     assert_eq!(index_definition(&db, "tokens_expired_at").await, whole);
     keep.end(db).await;
 }
+
+/// Whether the schema has the login admission function (PostgreSQL only:
+/// SQLite has no functions).
+async fn has_login_admit(db: &DatabaseConnection) -> bool {
+    let backend = db.get_database_backend();
+    if backend != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        return false;
+    }
+    let sql = "SELECT COUNT(*)::int AS n FROM pg_proc WHERE proname = 'tokend_login_admit'";
+    let row = db
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            backend, sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i32>("", "n").unwrap() == 1
+}
+
+#[tokio::test]
+async fn the_login_admission_function_comes_and_goes_on_postgres() {
+    let (db, keep) = fresh().await;
+    let postgres =
+        db.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres;
+    up_to(&db, "m20261204_000011_login_admit_function").await;
+    assert!(!has_login_admit(&db).await);
+    Migrator::up(&db, Some(1)).await.unwrap();
+    assert_eq!(has_login_admit(&db).await, postgres);
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!has_login_admit(&db).await);
+    keep.end(db).await;
+}

@@ -4,21 +4,22 @@
 //! (sqlx pings a connection when it lends it and when it comes back), and
 //! the admission's transaction sent `BEGIN` and its locks apart: a login
 //! was nineteen round trips to a PostgreSQL process on the cores hashing
-//! its password. The statements are those sea-orm makes in the parent
-//! module (a unit test runs both on the same rows).
+//! its password. Here the admission is one call of a function of the
+//! schema's. The statements count and write what sea-orm's in the parent
+//! module do (a unit test runs both on the same rows).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
     DbErr,
-    sqlx::{self, AssertSqlSafe, PgConnection, Row},
+    sqlx::{self, PgConnection, Row, postgres::PgRow},
 };
 use uuid::Uuid;
 
 use super::{Attempts, Window};
 use crate::{
-    db::pg_conns::{PgConns, sqlx_error, still_usable},
+    db::pg_conns::{PgConns, sqlx_error},
     error::Result,
     store::lock_key,
 };
@@ -34,8 +35,8 @@ const COUNT: &str = "SELECT \
      MIN(failed_at) FILTER (WHERE client_address = $2 AND NOT (pending AND failed_at > $4)) \
      FROM login_failures WHERE (username = $1 OR client_address = $2) AND failed_at > $3";
 
-const INSERT: &str = "INSERT INTO login_failures \
-     (id, username, client_address, failed_at, pending) VALUES ($1, $2, $3, $4, true)";
+/// The admission: locks, count and the attempt's row (see [`admit`]).
+const ADMIT: &str = "SELECT * FROM tokend_login_admit($1, $2, $3, $4, $5, $6, $7, $8)";
 
 const SETTLE_FAILED: &str =
     "UPDATE login_failures SET pending = false, failed_at = $2 WHERE id = $1";
@@ -79,6 +80,12 @@ async fn count_on(
         .fetch_one(conn)
         .await
         .map_err(sqlx_error)?;
+    attempts_of(&row).map_err(sqlx_error)
+}
+
+/// The username's and the address's attempts from a row of `COUNT`'s six
+/// columns (or `ADMIT`'s, the same).
+fn attempts_of(row: &PgRow) -> std::result::Result<(Attempts, Attempts), sqlx::Error> {
     let attempts = |first: usize| -> std::result::Result<Attempts, sqlx::Error> {
         let total: i64 = row.try_get(first)?;
         let pending: i64 = row.try_get(first + 1)?;
@@ -88,16 +95,15 @@ async fn count_on(
             pending: pending.max(0) as u64,
         })
     };
-    Ok((
-        attempts(0).map_err(sqlx_error)?,
-        attempts(3).map_err(sqlx_error)?,
-    ))
+    Ok((attempts(0)?, attempts(3)?))
 }
 
-/// As [`LoginFailureStore::admit`](super::LoginFailureStore::admit): the
-/// locks of the username and then the address, taken as the transaction
-/// begins (one round trip), the count after they are granted, and the
-/// attempt's row.
+/// As [`LoginFailureStore::admit`](super::LoginFailureStore::admit), in one
+/// round trip: `tokend_login_admit` (migration `m20261204_000011`) takes
+/// the locks of the username and then the address, counts after they are
+/// granted, and writes the attempt's row; its implicit transaction ends
+/// with the call. When `admits` refuses, the row goes again: until then a
+/// login counting the same keys sees one attempt more, never fewer.
 pub(super) async fn admit(
     conns: &Arc<PgConns>,
     username: &str,
@@ -106,54 +112,33 @@ pub(super) async fn admit(
     at: DateTime<Utc>,
     admits: impl FnOnce(&Attempts, &Attempts) -> bool,
 ) -> Result<(Attempts, Attempts, Option<Uuid>)> {
-    // Integers only: nothing here is a client's text.
     let [by_name, by_address] = super::lock_names(username, address);
-    let begin = format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({}), pg_advisory_xact_lock({})",
-        lock_key(&by_name),
-        lock_key(&by_address),
-    );
-    conns
+    let id = Uuid::now_v7();
+    let query = sqlx::query(ADMIT)
+        .bind(lock_key(&by_name))
+        .bind(lock_key(&by_address))
+        .bind(username)
+        .bind(address)
+        .bind(window.since)
+        .bind(window.stale_before)
+        .bind(id)
+        .bind(at);
+    let (by_username, by_address) = conns
         .within(async {
             let mut lent = conns.lend().await?;
-            let conn = lent.conn();
-            let admitted = async {
-                sqlx::raw_sql(AssertSqlSafe(begin))
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(sqlx_error)?;
-                let (by_username, by_address) = count_on(conn, username, address, window).await?;
-                if !admits(&by_username, &by_address) {
-                    return Ok((by_username, by_address, None));
-                }
-                let id = Uuid::now_v7();
-                sqlx::query(INSERT)
-                    .bind(id)
-                    .bind(username)
-                    .bind(address)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(sqlx_error)?;
-                Ok::<_, DbErr>((by_username, by_address, Some(id)))
+            let counted = async {
+                let row = query.fetch_one(lent.conn()).await.map_err(sqlx_error)?;
+                attempts_of(&row).map_err(sqlx_error)
             }
             .await;
-            let end = match &admitted {
-                Ok((_, _, Some(_))) => "COMMIT",
-                Ok(_) => "ROLLBACK",
-                // Refused by the server, the transaction is aborted and the
-                // connection sound; failed otherwise, it is dropped, and the
-                // server rolls back.
-                Err(e) if still_usable(e) => "ROLLBACK",
-                Err(_) => return Err(admitted.unwrap_err().into()),
-            };
-            let ended = sqlx::raw_sql(end).execute(lent.conn()).await;
-            let ended = lent.give_back_unless_broken(ended.map_err(sqlx_error));
-            let admitted = admitted?;
-            ended?;
-            Ok(admitted)
+            Ok::<_, crate::error::Error>(lent.give_back_unless_broken(counted)?)
         })
-        .await
+        .await?;
+    if admits(&by_username, &by_address) {
+        return Ok((by_username, by_address, Some(id)));
+    }
+    delete(conns, id).await?;
+    Ok((by_username, by_address, None))
 }
 
 pub(super) async fn settle_failed(conns: &Arc<PgConns>, id: Uuid, at: DateTime<Utc>) -> Result<()> {
