@@ -11,10 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{
-    DbErr,
-    sqlx::{self, PgConnection, Row, postgres::PgRow},
-};
+use sea_orm::sqlx::{self, Row};
 use uuid::Uuid;
 
 use super::{Attempts, Window};
@@ -35,6 +32,9 @@ const COUNT: &str = "SELECT \
      MIN(failed_at) FILTER (WHERE client_address = $2 AND NOT (pending AND failed_at > $4)) \
      FROM login_failures WHERE (username = $1 OR client_address = $2) AND failed_at > $3";
 
+/// A statement with its arguments bound.
+type Query = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 /// The admission: locks, count and the attempt's row (see [`admit`]).
 const ADMIT: &str = "SELECT * FROM tokend_login_admit($1, $2, $3, $4, $5, $6, $7, $8)";
 
@@ -53,49 +53,42 @@ pub(super) async fn count(
     address: &str,
     window: Window,
 ) -> Result<(Attempts, Attempts)> {
-    conns
-        .within(async {
-            let mut lent = conns.lend().await?;
-            let counted = count_on(lent.conn(), username, address, window).await;
-            Ok(lent.give_back_unless_broken(counted)?)
-        })
-        .await
-}
-
-async fn count_on(
-    conn: &mut PgConnection,
-    username: &str,
-    address: &str,
-    window: Window,
-) -> std::result::Result<(Attempts, Attempts), DbErr> {
     if username.is_empty() && address.is_empty() {
         return Ok(Default::default());
     }
     let key = |value: &str| (!value.is_empty()).then(|| value.to_owned());
-    let row = sqlx::query(COUNT)
+    let query = sqlx::query(COUNT)
         .bind(key(username))
         .bind(key(address))
         .bind(window.since)
-        .bind(window.stale_before)
-        .fetch_one(conn)
-        .await
-        .map_err(sqlx_error)?;
-    attempts_of(&row).map_err(sqlx_error)
+        .bind(window.stale_before);
+    attempts(conns, query).await
 }
 
-/// The username's and the address's attempts from a row of `COUNT`'s six
-/// columns (or `ADMIT`'s, the same).
-fn attempts_of(row: &PgRow) -> std::result::Result<(Attempts, Attempts), sqlx::Error> {
-    let attempts = |first: usize| -> std::result::Result<Attempts, sqlx::Error> {
-        let total: i64 = row.try_get(first)?;
-        let pending: i64 = row.try_get(first + 1)?;
-        Ok(Attempts {
-            failed: (total - pending).max(0) as u64,
-            oldest_failed: row.try_get(first + 2)?,
-            pending: pending.max(0) as u64,
+/// Runs `query`, whose one row is `COUNT`'s six columns (or `ADMIT`'s, the
+/// same), on a held connection: the username's and the address's attempts.
+async fn attempts(conns: &Arc<PgConns>, query: Query) -> Result<(Attempts, Attempts)> {
+    conns
+        .within(async {
+            let mut lent = conns.lend().await?;
+            let counted = async {
+                let row = query.fetch_one(lent.conn()).await?;
+                let of = |first: usize| -> std::result::Result<Attempts, sqlx::Error> {
+                    let total: i64 = row.try_get(first)?;
+                    let pending: i64 = row.try_get(first + 1)?;
+                    Ok(Attempts {
+                        failed: (total - pending).max(0) as u64,
+                        oldest_failed: row.try_get(first + 2)?,
+                        pending: pending.max(0) as u64,
+                    })
+                };
+                Ok((of(0)?, of(3)?))
+            }
+            .await
+            .map_err(sqlx_error);
+            Ok(lent.give_back_unless_broken(counted)?)
         })
-    };
-    Ok((attempts(0)?, attempts(3)?))
+        .await
 }
 
 /// As [`LoginFailureStore::admit`](super::LoginFailureStore::admit), in one
@@ -117,23 +110,13 @@ pub(super) async fn admit(
     let query = sqlx::query(ADMIT)
         .bind(lock_key(&by_name))
         .bind(lock_key(&by_address))
-        .bind(username)
-        .bind(address)
+        .bind(username.to_owned())
+        .bind(address.to_owned())
         .bind(window.since)
         .bind(window.stale_before)
         .bind(id)
         .bind(at);
-    let (by_username, by_address) = conns
-        .within(async {
-            let mut lent = conns.lend().await?;
-            let counted = async {
-                let row = query.fetch_one(lent.conn()).await.map_err(sqlx_error)?;
-                attempts_of(&row).map_err(sqlx_error)
-            }
-            .await;
-            Ok::<_, crate::error::Error>(lent.give_back_unless_broken(counted)?)
-        })
-        .await?;
+    let (by_username, by_address) = attempts(conns, query).await?;
     if admits(&by_username, &by_address) {
         return Ok((by_username, by_address, Some(id)));
     }
@@ -159,10 +142,7 @@ pub(super) async fn forget_failures_up_to(
 }
 
 /// Runs one statement, its own transaction, on a held connection.
-async fn execute(
-    conns: &Arc<PgConns>,
-    query: sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>,
-) -> Result<()> {
+async fn execute(conns: &Arc<PgConns>, query: Query) -> Result<()> {
     conns
         .within(async {
             let mut lent = conns.lend().await?;
