@@ -13,6 +13,7 @@ mod m20261202_000008_username_keys;
 mod m20261202_000009_oauth_clients;
 mod m20261204_000010_tokens_expired_at_partial;
 mod m20261204_000011_login_admit_function;
+mod m20261204_000012_login_attempts_function;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_oauth_clients::Migration),
             Box::new(m20261204_000010_tokens_expired_at_partial::Migration),
             Box::new(m20261204_000011_login_admit_function::Migration),
+            Box::new(m20261204_000012_login_attempts_function::Migration),
         ]
     }
 }

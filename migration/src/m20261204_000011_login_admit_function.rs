@@ -19,7 +19,7 @@ pub struct Migration;
 /// The counts are those of `COUNT` in the server's
 /// `store/login_failures/postgres.rs`; an empty username or address counts
 /// nothing (`NULLIF`), as the server binds it there.
-const CREATE: &str = r#"
+pub(crate) const CREATE: &str = r#"
 CREATE FUNCTION tokend_login_admit(
     by_name bigint, by_address bigint,
     new_username text, new_address text,
@@ -65,7 +65,7 @@ impl MigrationTrait for Migration {
     }
 }
 
-async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+pub(crate) async fn on_postgres(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
     if manager.get_database_backend() != DatabaseBackend::Postgres {
         return Ok(());
     }

@@ -340,11 +340,16 @@ async fn the_index_of_forced_expiries_goes_partial_and_back_whole() {
 /// Whether the schema has the login admission function (PostgreSQL only:
 /// SQLite has no functions).
 async fn has_login_admit(db: &DatabaseConnection) -> bool {
+    has_function(db, "tokend_login_admit").await
+}
+
+/// Whether the schema has a function of this name (never on SQLite).
+async fn has_function(db: &DatabaseConnection, name: &str) -> bool {
     let backend = db.get_database_backend();
     if backend != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
         return false;
     }
-    let sql = "SELECT COUNT(*)::int AS n FROM pg_proc WHERE proname = 'tokend_login_admit'";
+    let sql = format!("SELECT COUNT(*)::int AS n FROM pg_proc WHERE proname = '{name}'");
     let row = db
         .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
             backend, sql,
@@ -366,5 +371,51 @@ async fn the_login_admission_function_comes_and_goes_on_postgres() {
     assert_eq!(has_login_admit(&db).await, postgres);
     Migrator::down(&db, Some(1)).await.unwrap();
     assert!(!has_login_admit(&db).await);
+    keep.end(db).await;
+}
+
+/// One admission of `alice` from one address: the attempts of hers it
+/// counted before its own.
+async fn admit_alice(db: &DatabaseConnection) -> i64 {
+    let sql = "SELECT name_total, address_total FROM tokend_login_admit(1, 2, 'alice', \
+         '10.0.0.1', now() - interval '5 minutes', now() - interval '1 minute', \
+         gen_random_uuid(), now())";
+    let row = db
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let by_name: i64 = row.try_get("", "name_total").unwrap();
+    let by_address: i64 = row.try_get("", "address_total").unwrap();
+    assert_eq!(by_name, by_address, "alice is the address's only user");
+    by_name
+}
+
+#[tokio::test]
+async fn the_admission_counts_through_the_attempts_function_and_back() {
+    let (db, keep) = fresh().await;
+    if db.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+        // Neither function exists on SQLite, whose writer admits a login.
+        up_to(&db, "m20261204_000012_login_attempts_function").await;
+        Migrator::up(&db, Some(1)).await.unwrap();
+        assert!(!has_function(&db, "tokend_login_attempts").await);
+        Migrator::down(&db, Some(1)).await.unwrap();
+        return keep.end(db).await;
+    }
+    up_to(&db, "m20261204_000012_login_attempts_function").await;
+    assert!(!has_function(&db, "tokend_login_attempts").await);
+    assert_eq!(admit_alice(&db).await, 0);
+    Migrator::up(&db, Some(1)).await.unwrap();
+    assert!(has_function(&db, "tokend_login_attempts").await);
+    // The admission through the function counts what it counted before.
+    assert_eq!(admit_alice(&db).await, 1);
+    assert_eq!(admit_alice(&db).await, 2);
+    Migrator::down(&db, Some(1)).await.unwrap();
+    assert!(!has_function(&db, "tokend_login_attempts").await);
+    // And the admission of before is back, whole.
+    assert_eq!(admit_alice(&db).await, 3);
     keep.end(db).await;
 }

@@ -21,16 +21,11 @@ use crate::{
     store::lock_key,
 };
 
-/// Both keys' attempts in one statement, so in one snapshot. An empty key
-/// is bound as NULL, which equals nothing: it counts no row.
-const COUNT: &str = "SELECT \
-     COUNT(*) FILTER (WHERE username = $1), \
-     COUNT(*) FILTER (WHERE username = $1 AND pending AND failed_at > $4), \
-     MIN(failed_at) FILTER (WHERE username = $1 AND NOT (pending AND failed_at > $4)), \
-     COUNT(*) FILTER (WHERE client_address = $2), \
-     COUNT(*) FILTER (WHERE client_address = $2 AND pending AND failed_at > $4), \
-     MIN(failed_at) FILTER (WHERE client_address = $2 AND NOT (pending AND failed_at > $4)) \
-     FROM login_failures WHERE (username = $1 OR client_address = $2) AND failed_at > $3";
+/// Both keys' attempts in one statement, so in one snapshot, counted by
+/// the schema's `tokend_login_attempts` (migration 000012), which the
+/// admission calls too. An empty key is bound as NULL, which equals
+/// nothing: it counts no row.
+const COUNT: &str = "SELECT * FROM tokend_login_attempts($1, $2, $3, $4)";
 
 /// A statement with its arguments bound.
 type Query = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
@@ -65,8 +60,8 @@ pub(super) async fn count(
     attempts(conns, query).await
 }
 
-/// Runs `query`, whose one row is `COUNT`'s six columns (or `ADMIT`'s, the
-/// same), on a held connection: the username's and the address's attempts.
+/// Runs `query`, whose one row is `tokend_login_attempts`' six columns
+/// (`COUNT`'s or `ADMIT`'s), on a held connection: the username's and the address's attempts.
 async fn attempts(conns: &Arc<PgConns>, query: Query) -> Result<(Attempts, Attempts)> {
     conns
         .within(async {
