@@ -204,16 +204,19 @@ if [ "$SMOKE" = 1 ]; then
     echo "targets: not judged in smoke mode (debug build, 1 s per scenario)"
 else
     echo "targets:"
-    # Issue 19's targets: PostgreSQL pays a round trip per statement.
+    # Issue 19's targets: PostgreSQL pays a round trip per statement. The
+    # refresh p99 and rotation targets are SQLite's.
     if [ "$DB_NAME" = SQLite ]; then
-        READ_TARGET=0.5 REFRESH_TARGET=0.25 ROTATE_TARGET=0.12
+        READ_TARGET=0.5 REFRESH_TARGET=0.25 ROTATE_TARGET=0.12 P99_TARGET=5
     else
-        READ_TARGET=0.25 REFRESH_TARGET=0.06 ROTATE_TARGET=""
+        READ_TARGET=0.25 REFRESH_TARGET=0.06 ROTATE_TARGET="" P99_TARGET=""
     fi
     check "me / health" "$(ratio "${RPS[me]:-0}" "$H")" ">=" "$READ_TARGET"
     check "verify / health" "$(ratio "${RPS[verify]:-0}" "$H")" ">=" "$READ_TARGET"
     check "refresh / health" "$(ratio "${RPS[refresh]:-0}" "$H")" ">=" "$REFRESH_TARGET"
-    check "refresh p99 (ms)" "$(ms "${P99[refresh]:-0}")" "<=" 5
+    if [ -n "$P99_TARGET" ]; then
+        check "refresh p99 (ms)" "$(ms "${P99[refresh]:-0}")" "<=" "$P99_TARGET"
+    fi
     if [ -n "$ROTATE_TARGET" ]; then
         check "refresh with rotation / health" "$(ratio "${RPS[refresh+rotate]:-0}" "$H")" ">=" "$ROTATE_TARGET"
     fi
