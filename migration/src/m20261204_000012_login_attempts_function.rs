@@ -10,43 +10,36 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261204_000011_login_admit_function::{CREATE as ADMIT_BEFORE, on_postgres};
+use crate::m20261204_000011_login_admit_function::{
+    CREATE as ADMIT_BEFORE, admit_signature, attempts_columns, attempts_count, on_postgres,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// An attempt is `failed` when settled or stale, `pending` while its check
-/// runs; a NULL key counts nothing.
-const CREATE_ATTEMPTS: &str = r#"
+/// The count of migration 000011's admission, as a function of its own.
+const CREATE_ATTEMPTS: &str = concat!(
+    "
 CREATE FUNCTION tokend_login_attempts(
     name_key text, address_key text, since timestamptz, stale_before timestamptz)
-RETURNS TABLE (
-    name_total bigint, name_pending bigint, name_oldest_failed timestamptz,
-    address_total bigint, address_pending bigint, address_oldest_failed timestamptz)
+",
+    attempts_columns!(),
+    "
 LANGUAGE sql STABLE
 AS $$
-SELECT
-    COUNT(*) FILTER (WHERE username = name_key),
-    COUNT(*) FILTER (WHERE username = name_key AND pending AND failed_at > stale_before),
-    MIN(failed_at) FILTER (WHERE username = name_key AND NOT (pending AND failed_at > stale_before)),
-    COUNT(*) FILTER (WHERE client_address = address_key),
-    COUNT(*) FILTER (WHERE client_address = address_key AND pending AND failed_at > stale_before),
-    MIN(failed_at) FILTER (WHERE client_address = address_key AND NOT (pending AND failed_at > stale_before))
-    FROM login_failures
-    WHERE (username = name_key OR client_address = address_key) AND failed_at > since
+",
+    attempts_count!(),
+    "
 $$
-"#;
+"
+);
 
 /// The admission of migration 000011, counting through the function.
-const ADMIT: &str = r#"
-CREATE OR REPLACE FUNCTION tokend_login_admit(
-    by_name bigint, by_address bigint,
-    new_username text, new_address text,
-    since timestamptz, stale_before timestamptz,
-    attempt uuid, attempted_at timestamptz)
-RETURNS TABLE (
-    name_total bigint, name_pending bigint, name_oldest_failed timestamptz,
-    address_total bigint, address_pending bigint, address_oldest_failed timestamptz)
+const ADMIT: &str = concat!(
+    "
+CREATE OR REPLACE FUNCTION ",
+    admit_signature!(),
+    "
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
@@ -57,7 +50,8 @@ BEGIN
         VALUES (attempt, new_username, new_address, attempted_at, true);
 END
 $$
-"#;
+"
+);
 
 const DROP_ATTEMPTS: &str =
     "DROP FUNCTION tokend_login_attempts(text, text, timestamptz, timestamptz)";
