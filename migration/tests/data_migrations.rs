@@ -1,11 +1,15 @@
-//! The migrations that move data or reshape an index: what they make of rows
-//! written under the schema before them, and the way back. On SQLite, and on PostgreSQL when
-//! `TOKEND_TEST_DATABASE_URL` names a server (a database of their own).
+//! The migrations that move data, reshape an index or make a function: what
+//! they make of rows written under the schema before them, and the way back.
+//! On SQLite, and on PostgreSQL when `TOKEND_TEST_DATABASE_URL` names a
+//! server (a database of their own).
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm_migration::{
     prelude::*,
-    sea_orm::{ConnectionTrait, Database, DatabaseConnection, prelude::Uuid},
+    sea_orm::{
+        ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, QueryResult, Statement,
+        prelude::Uuid,
+    },
 };
 
 /// What keeps a fresh database alive until [`Keep::end`].
@@ -301,22 +305,23 @@ async fn a_shared_device_is_split_per_user_and_an_unused_one_goes() {
     keep.end(db).await;
 }
 
+/// The row `sql` gives, if any.
+async fn raw_row(db: &DatabaseConnection, sql: String) -> Option<QueryResult> {
+    let statement = Statement::from_string(db.get_database_backend(), sql);
+    db.query_one_raw(statement).await.unwrap()
+}
+
 /// The definition of the index `name`, lower case, without quotes or
 /// parentheses, as the database keeps it.
 async fn index_definition(db: &DatabaseConnection, name: &str) -> String {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        sea_orm_migration::sea_orm::DatabaseBackend::Postgres => {
+    let sql = match db.get_database_backend() {
+        DatabaseBackend::Postgres => {
             format!("SELECT indexdef AS definition FROM pg_indexes WHERE indexname = '{name}'")
         }
         _ => format!("SELECT sql AS definition FROM sqlite_master WHERE name = '{name}'"),
     };
-    let row = db
-        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
-            backend, sql,
-        ))
+    let row = raw_row(db, sql)
         .await
-        .unwrap()
         .unwrap_or_else(|| panic!("no index {name}"));
     let definition: String = row.try_get("", "definition").unwrap();
     definition.replace(['"', '(', ')'], "").to_lowercase()
@@ -337,40 +342,27 @@ async fn the_index_of_forced_expiries_goes_partial_and_back_whole() {
     keep.end(db).await;
 }
 
-/// Whether the schema has the login admission function (PostgreSQL only:
-/// SQLite has no functions).
-async fn has_login_admit(db: &DatabaseConnection) -> bool {
-    has_function(db, "tokend_login_admit").await
-}
-
-/// Whether the schema has a function of this name (never on SQLite).
+/// Whether the schema has a function of this name (never on SQLite, which
+/// has no functions).
 async fn has_function(db: &DatabaseConnection, name: &str) -> bool {
-    let backend = db.get_database_backend();
-    if backend != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+    if db.get_database_backend() != DatabaseBackend::Postgres {
         return false;
     }
     let sql = format!("SELECT COUNT(*)::int AS n FROM pg_proc WHERE proname = '{name}'");
-    let row = db
-        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
-            backend, sql,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = raw_row(db, sql).await.unwrap();
     row.try_get::<i32>("", "n").unwrap() == 1
 }
 
 #[tokio::test]
 async fn the_login_admission_function_comes_and_goes_on_postgres() {
     let (db, keep) = fresh().await;
-    let postgres =
-        db.get_database_backend() == sea_orm_migration::sea_orm::DatabaseBackend::Postgres;
+    let postgres = db.get_database_backend() == DatabaseBackend::Postgres;
     up_to(&db, "m20261204_000011_login_admit_function").await;
-    assert!(!has_login_admit(&db).await);
+    assert!(!has_function(&db, "tokend_login_admit").await);
     Migrator::up(&db, Some(1)).await.unwrap();
-    assert_eq!(has_login_admit(&db).await, postgres);
+    assert_eq!(has_function(&db, "tokend_login_admit").await, postgres);
     Migrator::down(&db, Some(1)).await.unwrap();
-    assert!(!has_login_admit(&db).await);
+    assert!(!has_function(&db, "tokend_login_admit").await);
     keep.end(db).await;
 }
 
@@ -380,14 +372,7 @@ async fn admit_alice(db: &DatabaseConnection) -> i64 {
     let sql = "SELECT name_total, address_total FROM tokend_login_admit(1, 2, 'alice', \
          '10.0.0.1', now() - interval '5 minutes', now() - interval '1 minute', \
          gen_random_uuid(), now())";
-    let row = db
-        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            sql,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = raw_row(db, sql.to_owned()).await.unwrap();
     let by_name: i64 = row.try_get("", "name_total").unwrap();
     let by_address: i64 = row.try_get("", "address_total").unwrap();
     assert_eq!(by_name, by_address, "alice is the address's only user");
@@ -397,15 +382,14 @@ async fn admit_alice(db: &DatabaseConnection) -> i64 {
 #[tokio::test]
 async fn the_admission_counts_through_the_attempts_function_and_back() {
     let (db, keep) = fresh().await;
-    if db.get_database_backend() != sea_orm_migration::sea_orm::DatabaseBackend::Postgres {
+    up_to(&db, "m20261204_000012_login_attempts_function").await;
+    if db.get_database_backend() != DatabaseBackend::Postgres {
         // Neither function exists on SQLite, whose writer admits a login.
-        up_to(&db, "m20261204_000012_login_attempts_function").await;
         Migrator::up(&db, Some(1)).await.unwrap();
         assert!(!has_function(&db, "tokend_login_attempts").await);
         Migrator::down(&db, Some(1)).await.unwrap();
         return keep.end(db).await;
     }
-    up_to(&db, "m20261204_000012_login_attempts_function").await;
     assert!(!has_function(&db, "tokend_login_attempts").await);
     assert_eq!(admit_alice(&db).await, 0);
     Migrator::up(&db, Some(1)).await.unwrap();

@@ -61,7 +61,8 @@ pub(super) async fn count(
 }
 
 /// Runs `query`, whose one row is `tokend_login_attempts`' six columns
-/// (`COUNT`'s or `ADMIT`'s), on a held connection: the username's and the address's attempts.
+/// (`COUNT`'s or `ADMIT`'s), on a held connection: the username's and the
+/// address's attempts.
 async fn attempts(conns: &Arc<PgConns>, query: Query) -> Result<(Attempts, Attempts)> {
     conns
         .within(async {
