@@ -76,7 +76,7 @@ now() - interval '5 minutes', now() - interval '1 minute', $ATTEMPT, now());"
 
 cat >"$WORK/today.sql" <<SQL
 $IDS
-SELECT COUNT(*) FILTER (WHERE username = '$BENCH_USER'), COUNT(*) FILTER (WHERE username = '$BENCH_USER' AND pending AND failed_at > now() - interval '1 minute'), MIN(failed_at) FILTER (WHERE username = '$BENCH_USER' AND NOT (pending AND failed_at > now() - interval '1 minute')), COUNT(*) FILTER (WHERE client_address = '127.0.0.1'), COUNT(*) FILTER (WHERE client_address = '127.0.0.1' AND pending AND failed_at > now() - interval '1 minute'), MIN(failed_at) FILTER (WHERE client_address = '127.0.0.1' AND NOT (pending AND failed_at > now() - interval '1 minute')) FROM login_failures WHERE (username = '$BENCH_USER' OR client_address = '127.0.0.1') AND failed_at > now() - interval '5 minutes';
+SELECT * FROM tokend_login_attempts('$BENCH_USER', '127.0.0.1', now() - interval '5 minutes', now() - interval '1 minute');
 $ADMIT
 SELECT * FROM users WHERE username_key = '$BENCH_USER';
 DELETE FROM login_failures WHERE username = '$BENCH_USER' AND (id = $ATTEMPT OR (NOT pending AND id < $ATTEMPT));
